@@ -1,0 +1,37 @@
+"""Where Docket keeps its state, read from the environment when asked (never at import)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Settings(BaseModel):
+    """Resolved state locations: ``DOCKET_HOME`` (default ``./.docket``) and service URLs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    home: Path
+    tracking_uri: str
+    artifact_root: Path
+    database_url: str
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None) -> Settings:
+        root = Path(home or os.environ.get("DOCKET_HOME") or ".docket").resolve()
+        tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+        database = os.environ.get("DOCKET_DATABASE_URL") or f"sqlite:///{root / 'decisions.db'}"
+        return cls(
+            home=root,
+            tracking_uri=tracking,
+            artifact_root=root / "artifacts",
+            database_url=database,
+        )
+
+    def ensure(self) -> Settings:
+        """Create the state folder (called by commands, not at import)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.artifact_root.mkdir(parents=True, exist_ok=True)
+        return self

