@@ -24,7 +24,7 @@ Family = MonotoneLogistic | MonotoneGBM
 
 def build_estimator(spec: DecisionSpec, encoder: FeatureEncoder) -> Family:
     """The untrained family estimator the spec asks for."""
-    monotone = [spec.features[n].monotone for n in encoder.names]
+    monotone: list[str | None] = [spec.features[n].monotone for n in encoder.names]
     params = dict(spec.model.params)
     if spec.model.family == "logistic":
         return MonotoneLogistic(
