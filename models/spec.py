@@ -191,6 +191,45 @@ _FAMILY_PARAMS: dict[str, set[str]] = {
     },
 }
 
+
+class Tolerances(_Strict):
+    """How far a candidate may fall behind the current champion (absolute differences)."""
+
+    roc_auc: float = Field(default=0.02, ge=0)
+    min_impact_ratio: float = Field(default=0.05, ge=0)
+    equalized_odds_difference: float = Field(default=0.05, ge=0)
+
+
+class Gate(_Strict):
+    """The fairness and performance gate, fixed in the spec before any audit runs (R11).
+
+    ``rule`` says how a check's value is compared with its threshold:
+    ``point`` uses the point estimate; ``confidence_bound`` uses the bound of the
+    bootstrap interval on the adverse side (conservative); ``significance`` fails
+    a group's impact ratio only if it is below the threshold *and* its selection
+    rate differs significantly from the top group's after the multiple-comparison
+    correction.
+    """
+
+    version: str = "1"
+    decision_threshold: float = Field(default=0.5, gt=0, lt=1)
+    min_group_size: int = Field(default=30, ge=1)
+    min_share_for_ratios: float = Field(default=0.02, ge=0, lt=1)
+    rule: Literal["point", "confidence_bound", "significance"] = "point"
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    n_boot: int = Field(default=200, ge=20, le=100_000)
+    seed: int = 0
+    correction: Literal["holm", "bonferroni"] = "holm"
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    min_impact_ratio: float = Field(default=0.8, ge=0, le=1)
+    max_equalized_odds_difference: float | None = Field(default=0.2, ge=0, le=1)
+    max_demographic_parity_difference: float | None = Field(default=None, ge=0, le=1)
+    min_roc_auc: float = Field(default=0.7, ge=0, le=1)
+    max_calibration_error: float | None = Field(default=None, ge=0, le=1)
+    intersections: Literal["gate", "report"] = "gate"
+    tolerance: Tolerances = Field(default_factory=Tolerances)
+
+
 _Open = dict[str, Any]
 
 
@@ -208,7 +247,7 @@ class DecisionSpec(_Strict):
     derived: dict[str, Derived] = Field(default_factory=dict)
     sensitive: Sensitive
     model: ModelSection
-    gate: _Open = Field(default_factory=dict)
+    gate: Gate | None = None
     policy: _Open = Field(default_factory=dict)
     reasons: _Open = Field(default_factory=dict)
 

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.sensitive import sensitive_labels
 from models.spec import DecisionSpec
-
-MISSING_GROUP = "(missing)"
 
 
 class DataError(ValueError):
@@ -116,22 +115,6 @@ def fingerprint(frame: pd.DataFrame) -> str:
     h.update(",".join(map(str, frame.columns)).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return h.hexdigest()
-
-
-def sensitive_labels(spec: DecisionSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    """Group label of every row for each sensitive attribute (bands applied, missing named)."""
-    out: dict[str, pd.Series] = {}
-    for attr in spec.sensitive.attributes:
-        if attr in spec.derived:
-            d = spec.derived[attr]
-            raw = pd.to_numeric(frame[d.source], errors="coerce")
-            banded = pd.cut(raw, bins=d.edges, labels=d.labels, right=False)
-            out[attr] = banded.astype("string").fillna(MISSING_GROUP).astype(str)
-        else:
-            col = frame[attr]
-            labels = col.map(lambda v: MISSING_GROUP if pd.isna(v) else str(v))
-            out[attr] = labels.astype(str)
-    return pd.DataFrame(out, index=frame.index)
 
 
 def validate_frame(spec: DecisionSpec, frame: pd.DataFrame, source: str) -> Dataset:

@@ -8,22 +8,18 @@ recover the exact held-out split.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from models.registry import CANDIDATE
 from models.settings import Settings
 
-CANDIDATE = "candidate"
-CHAMPION = "champion"
-TEST_SPLIT_ARTIFACT = "split/test.parquet"
 _LIBRARIES = (
     "scikit-learn",
     "lightgbm",
@@ -34,14 +30,6 @@ _LIBRARIES = (
     "fairlearn",
     "docket",
 )
-
-
-def connect(settings: Settings) -> MlflowClient:
-    """Point MLflow at Docket's store (set on use, never at import)."""
-    settings.ensure()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
 def experiment_id(client: MlflowClient, settings: Settings, use_case: str) -> str:
@@ -85,18 +73,6 @@ def log_frame(frame: pd.DataFrame, artifact_path: str) -> None:
         path = Path(tmp) / filename
         frame.to_parquet(path, index=False)
         mlflow.log_artifact(str(path), artifact_path=folder or None)
-
-
-def load_frame(client: MlflowClient, run_id: str, artifact_path: str) -> pd.DataFrame:
-    with tempfile.TemporaryDirectory() as tmp:
-        local = client.download_artifacts(run_id, artifact_path, tmp)
-        return pd.read_parquet(local)
-
-
-def load_json(client: MlflowClient, run_id: str, artifact_path: str) -> Any:
-    with tempfile.TemporaryDirectory() as tmp:
-        local = client.download_artifacts(run_id, artifact_path, tmp)
-        return json.loads(Path(local).read_text(encoding="utf-8"))
 
 
 def trusted_types(model: object) -> list[str]:

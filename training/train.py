@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 import mlflow
 
+from models import registry
 from models.decision_model import DecisionModel
+from models.metrics import performance
 from models.settings import Settings
 from models.spec import DecisionSpec
 from training import tracking
 from training.data import Dataset, load_dataset
-from training.evaluate import performance
 from training.fit import fit_decision_model
 from training.split import SplitIndices, split_rows
 
@@ -35,7 +36,7 @@ class TrainResult:
         return {
             "use_case": self.use_case,
             "version": self.version,
-            "alias": tracking.CANDIDATE,
+            "alias": registry.CANDIDATE,
             "run_id": self.run_id,
             "metrics": self.metrics,
             "data": self.data_report,
@@ -82,7 +83,7 @@ def train_use_case(
 
     t0 = time.perf_counter()
     progress(f"[{spec.name}] logging run and registering model")
-    client = tracking.connect(settings)
+    client = registry.connect(settings)
     exp_id = tracking.experiment_id(client, settings, spec.name)
     spec_hash = spec.spec_hash()
     tags = {
@@ -115,7 +116,7 @@ def train_use_case(
         test_rows = dataset.frame.iloc[split.test].assign(
             __row_id=split.test, __target=dataset.y[split.test]
         )
-        tracking.log_frame(test_rows, tracking.TEST_SPLIT_ARTIFACT)
+        tracking.log_frame(test_rows, registry.TEST_SPLIT_ARTIFACT)
         mlflow.log_dict(metrics, "metrics/test.json")
         info = mlflow.sklearn.log_model(
             sk_model=model, name="model", skops_trusted_types=tracking.trusted_types(model)
@@ -125,7 +126,7 @@ def train_use_case(
         )
     timings["track"] = time.perf_counter() - t0
     progress(
-        f"[{spec.name}] registered version {version} as '{tracking.CANDIDATE}';"
+        f"[{spec.name}] registered version {version} as '{registry.CANDIDATE}';"
         f" test ROC AUC {metrics['roc_auc']:.3f}"
     )
     return TrainResult(

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from models import registry
 from models.settings import Settings
 from models.spec import load_spec
-from training import tracking
 from training.data import load_dataset
 from training.train import fit_and_evaluate, train_use_case
 
@@ -27,7 +27,7 @@ def test_train_registers_candidate_with_lineage(
     # then
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     assert (first.version, second.version) == ("1", "2")
-    mv = client.get_model_version_by_alias(spec.name, tracking.CANDIDATE)
+    mv = client.get_model_version_by_alias(spec.name, registry.CANDIDATE)
     assert str(mv.version) == "2"
     assert mv.tags["docket.spec_hash"] == spec.spec_hash()
     assert mv.tags["docket.data_fingerprint"] == load_dataset(spec).report.fingerprint
@@ -41,9 +41,9 @@ def test_train_registers_candidate_with_lineage(
 def test_test_split_is_recoverable_exactly(settings: Settings, synthetic_spec_path: Path) -> None:
     spec = load_spec(synthetic_spec_path)
     result = train_use_case(spec, settings)
-    client = tracking.connect(settings)
-    test_rows = tracking.load_frame(client, result.run_id, tracking.TEST_SPLIT_ARTIFACT)
-    indices = tracking.load_json(client, result.run_id, "split/indices.json")
+    client = registry.connect(settings)
+    test_rows = registry.load_frame(client, result.run_id, registry.TEST_SPLIT_ARTIFACT)
+    indices = registry.load_json(client, result.run_id, "split/indices.json")
     ds = load_dataset(spec)
     assert test_rows["__row_id"].tolist() == indices["test"]
     expected = ds.frame.iloc[indices["test"]].reset_index(drop=True)
@@ -60,8 +60,8 @@ def test_registered_model_scores_like_the_trained_one(
 ) -> None:
     spec = load_spec(synthetic_spec_path)
     train_use_case(spec, settings)
-    tracking.connect(settings)
-    loaded = mlflow.sklearn.load_model(f"models:/{spec.name}@{tracking.CANDIDATE}")
+    registry.connect(settings)
+    loaded = mlflow.sklearn.load_model(f"models:/{spec.name}@{registry.CANDIDATE}")
     ds = load_dataset(spec)
     model, _, _ = fit_and_evaluate(spec, ds, spec.model.seed)
     np.testing.assert_array_equal(loaded.predict_proba(ds.frame), model.predict_proba(ds.frame))

@@ -1,0 +1,101 @@
+"""Read access to the MLflow registry shared by training, audits and serving.
+
+Registered model = use case; aliases ``candidate`` (newest trained) and
+``champion`` (serving); Docket facts live in version tags prefixed ``docket.``
+and ``audit.``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from models.settings import Settings
+
+CANDIDATE = "candidate"
+CHAMPION = "champion"
+TEST_SPLIT_ARTIFACT = "split/test.parquet"
+
+
+class RegistryError(LookupError):
+    """A use case, version or alias is not in the registry."""
+
+
+def connect(settings: Settings) -> MlflowClient:
+    """Point MLflow at Docket's store (set on use, never at import)."""
+    settings.ensure()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+def get_version(
+    client: MlflowClient, use_case: str, version: str | int | None = None, alias: str | None = None
+) -> ModelVersion:
+    """One registered version, by number or alias (default: ``candidate``)."""
+    try:
+        client.get_registered_model(use_case)
+    except MlflowException:
+        names = sorted(m.name for m in client.search_registered_models())
+        raise RegistryError(
+            f"use case {use_case!r} has no registered model; registered: {names or '(none)'}"
+            " (run 'docket train' first)"
+        ) from None
+    if version is not None:
+        try:
+            return client.get_model_version(use_case, str(version))
+        except MlflowException:
+            known = sorted(
+                int(v.version) for v in client.search_model_versions(f"name='{use_case}'")
+            )
+            raise RegistryError(
+                f"use case {use_case!r} has no version {version}; versions: {known}"
+            ) from None
+    alias = alias or CANDIDATE
+    try:
+        return client.get_model_version_by_alias(use_case, alias)
+    except MlflowException:
+        aliases = sorted(client.get_registered_model(use_case).aliases)
+        raise RegistryError(
+            f"use case {use_case!r} has no version with alias {alias!r}; aliases: {aliases}"
+        ) from None
+
+
+def alias_version(client: MlflowClient, use_case: str, alias: str) -> str | None:
+    """The version an alias points at, or None."""
+    try:
+        return str(client.get_model_version_by_alias(use_case, alias).version)
+    except MlflowException:
+        return None
+
+
+def load_model(client: MlflowClient, use_case: str, version: str | int) -> Any:
+    mv = client.get_model_version(use_case, str(version))
+    return mlflow.sklearn.load_model(f"models:/{use_case}/{mv.version}")
+
+
+def run_id_of(mv: ModelVersion) -> str:
+    run_id = mv.run_id or (mv.tags or {}).get("docket.run_id")
+    if not run_id:
+        raise RegistryError(f"version {mv.version} of {mv.name!r} has no training run recorded")
+    return str(run_id)
+
+
+def load_frame(client: MlflowClient, run_id: str, artifact_path: str) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory() as tmp:
+        local = client.download_artifacts(run_id, artifact_path, tmp)
+        return pd.read_parquet(local)
+
+
+def load_json(client: MlflowClient, run_id: str, artifact_path: str) -> Any:
+    with tempfile.TemporaryDirectory() as tmp:
+        local = client.download_artifacts(run_id, artifact_path, tmp)
+        return json.loads(Path(local).read_text(encoding="utf-8"))
