@@ -230,7 +230,78 @@ class Gate(_Strict):
     tolerance: Tolerances = Field(default_factory=Tolerances)
 
 
-_Open = dict[str, Any]
+class PolicyRule(_Strict):
+    """A rule that refers a case to a human whatever the score (e.g. a high-stakes amount)."""
+
+    feature: str = Field(min_length=1)
+    above: float | None = None
+    below: float | None = None
+    equals: str | None = None
+    reason: str = Field(min_length=10)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> PolicyRule:
+        given = [k for k in ("above", "below", "equals") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a policy rule needs exactly one of 'above', 'below', 'equals' (got {given})"
+            )
+        return self
+
+
+class Policy(_Strict):
+    """Versioned decision policy: score thresholds and the rules that refer a case to a human."""
+
+    version: str = "1"
+    approve_at: float = Field(gt=0, lt=1)
+    decline_below: float = Field(gt=0, lt=1)
+    refer_adverse: bool = False
+    refer_out_of_distribution: bool = True
+    review_deadline_hours: int = Field(default=72, ge=1, le=24 * 60)
+    rules: list[PolicyRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _band(self) -> Policy:
+        if self.decline_below > self.approve_at:
+            raise ValueError(
+                "'decline_below' must be <= 'approve_at'"
+                f" (got decline_below={self.decline_below}, approve_at={self.approve_at})"
+            )
+        return self
+
+
+_GENERIC_REASONS = ("internal standard", "score too low", "insufficient score", "policy criteria")
+
+
+class ReasonCode(_Strict):
+    """A principal reason tied to specific features, with text for each direction."""
+
+    features: list[str] = Field(min_length=1)
+    adverse: str = Field(min_length=10)
+    favourable: str = Field(min_length=10)
+
+    @field_validator("adverse", "favourable")
+    @classmethod
+    def _specific(cls, value: str) -> str:
+        low = value.lower()
+        generic = [g for g in _GENERIC_REASONS if g in low]
+        if generic:
+            raise ValueError(
+                f"reason text must name a specific factor, not a generic one like {generic[0]!r}"
+                f" (got {value!r})"
+            )
+        return value
+
+
+class ReasonCatalogue(_Strict):
+    """Versioned reason-code catalogue: every model feature belongs to exactly one code (R1)."""
+
+    version: str = "1"
+    codes: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,9}$")], ReasonCode] = Field(
+        min_length=1
+    )
+
+
 
 
 class DecisionSpec(_Strict):
@@ -248,8 +319,8 @@ class DecisionSpec(_Strict):
     sensitive: Sensitive
     model: ModelSection
     gate: Gate | None = None
-    policy: _Open = Field(default_factory=dict)
-    reasons: _Open = Field(default_factory=dict)
+    policy: Policy | None = None
+    reasons: ReasonCatalogue | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_text: str = PrivateAttr(default="")
@@ -286,7 +357,53 @@ class DecisionSpec(_Strict):
                     " it may not be a model input unless sensitive.allow_as_features"
                     f" lists {attr!r} with a justification"
                 )
+        self._check_policy_and_reasons()
         return self
+
+    def _check_policy_and_reasons(self) -> None:
+        feats = self.features
+        if self.policy is not None:
+            for i, rule in enumerate(self.policy.rules):
+                if rule.feature not in feats:
+                    raise ValueError(
+                        f"policy.rules[{i}].feature must be one of {list(feats)}"
+                        f" (got {rule.feature!r})"
+                    )
+                kind = feats[rule.feature].type
+                if (rule.equals is not None) != (kind == "categorical"):
+                    raise ValueError(
+                        f"policy.rules[{i}]: use 'equals' for categorical and 'above'/'below'"
+                        f" for numeric features ({rule.feature!r} is {kind})"
+                    )
+            if self.gate is not None and not (
+                self.policy.decline_below <= self.gate.decision_threshold <= self.policy.approve_at
+            ):
+                raise ValueError(
+                    "gate.decision_threshold must lie between policy.decline_below and"
+                    f" policy.approve_at (got {self.gate.decision_threshold}, band"
+                    f" [{self.policy.decline_below}, {self.policy.approve_at}])"
+                )
+        if self.reasons is not None:
+            owner: dict[str, str] = {}
+            for code, reason in self.reasons.codes.items():
+                for f in reason.features:
+                    if f not in feats:
+                        raise ValueError(
+                            f"reasons.codes.{code}.features: {f!r} is not a model feature;"
+                            f" features: {list(feats)}"
+                        )
+                    if f in owner:
+                        raise ValueError(
+                            f"reasons.codes.{code}: feature {f!r} already belongs to code"
+                            f" {owner[f]!r}; each feature belongs to exactly one code"
+                        )
+                    owner[f] = code
+            uncovered = [f for f in feats if f not in owner]
+            if uncovered:
+                raise ValueError(
+                    f"reasons: features {uncovered} have no reason code; every model feature"
+                    " needs one so every adverse reason maps to a real factor"
+                )
 
     # ---- derived facts -------------------------------------------------
     @property

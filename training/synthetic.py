@@ -82,8 +82,44 @@ family = "{family}"
 seed = {seed}
 
 [gate]
+decision_threshold = 0.5
+min_group_size = 30
+n_boot = 100
+seed = {seed}
+min_impact_ratio = 0.8
+max_equalized_odds_difference = 0.25
+min_roc_auc = 0.6
+intersections = "report"
+
 [policy]
-[reasons]
+approve_at = 0.7
+decline_below = 0.3
+refer_adverse = false
+
+[[policy.rules]]
+feature = "debt"
+above = 40000
+reason = "Debt above 40,000 is high-stakes and always reviewed by a person."
+
+[reasons.codes.INC01]
+features = ["income"]
+adverse = "Your monthly income is low"
+favourable = "Your monthly income is high"
+
+[reasons.codes.DBT01]
+features = ["debt"]
+adverse = "Your outstanding debt is high"
+favourable = "Your outstanding debt is low"
+
+[reasons.codes.EMP01]
+features = ["years_employed", "employment"]
+adverse = "Your employment history is short or not permanent"
+favourable = "Your employment history is long or permanent"
+
+[reasons.codes.PCS01]
+features = ["postcode_score"]
+adverse = "Your postcode score"
+favourable = "Your postcode score"
 """
 
 

@@ -111,6 +111,11 @@ def test_override_needs_written_justification() -> None:
     ok["sensitive"]["justification"] = (
         "Required by the product's regulator for a documented reason."
     )
+    ok["reasons"]["codes"]["MAR01"] = {
+        "features": ["Marital"],
+        "adverse": "Your marital status",
+        "favourable": "Your marital status",
+    }
     spec = parse_spec(ok)
     assert "Marital" in spec.feature_names
 
@@ -162,3 +167,54 @@ def test_spec_hash_ignores_formatting(tmp_path: Path) -> None:
         load_spec(copy_path).spec_hash()
         == load_spec(SHIPPED_DIR / "credit-eligibility.toml").spec_hash()
     )
+
+
+def test_feature_without_reason_code_is_refused() -> None:
+    raw = _credit()
+    del raw["reasons"]["codes"]["PRC01"]
+    assert "reasons: features ['Price'] have no reason code" in _problems(raw)
+
+
+def test_generic_reason_text_is_refused() -> None:
+    raw = _credit()
+    raw["reasons"]["codes"]["INC01"]["adverse"] = "Does not meet internal standards"
+    msg = _problems(raw)
+    assert "key 'reasons.codes.INC01.adverse'" in msg
+    assert "not a generic one like 'internal standard'" in msg
+
+
+def test_reason_code_for_unknown_feature() -> None:
+    raw = _credit()
+    raw["reasons"]["codes"]["INC01"]["features"] = ["Income", "Salary"]
+    assert "reasons.codes.INC01.features: 'Salary' is not a model feature" in _problems(raw)
+
+
+def test_policy_band_and_rules() -> None:
+    raw = _credit()
+    raw["policy"]["decline_below"] = 0.9
+    assert "'decline_below' must be <= 'approve_at' (got decline_below=0.9, approve_at=0.75)" in (
+        _problems(raw)
+    )
+    raw = _credit()
+    raw["policy"]["rules"][0]["feature"] = "Loan"
+    assert "policy.rules[0].feature must be one of" in _problems(raw)
+    raw = _credit()
+    raw["policy"]["rules"][0]["equals"] = "x"
+    assert "needs exactly one of 'above', 'below', 'equals'" in _problems(raw)
+
+
+def test_gate_threshold_inside_policy_band() -> None:
+    raw = _credit()
+    raw["gate"]["decision_threshold"] = 0.9
+    assert "gate.decision_threshold must lie between policy.decline_below and policy.approve_at" in (
+        _problems(raw)
+    )
+
+
+def test_gate_values_are_bounded() -> None:
+    raw = _credit()
+    raw["gate"]["min_impact_ratio"] = 1.5
+    raw["gate"]["rule"] = "vibes"
+    msg = _problems(raw)
+    assert "key 'gate.min_impact_ratio': Input should be less than or equal to 1; got 1.5" in msg
+    assert "key 'gate.rule'" in msg and "'vibes'" in msg
