@@ -14,6 +14,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from models.spec import MITIGATIONS
+
 app = typer.Typer(
     name="docket",
     help="Docket: audited decision models with reasons, human review and a tamper-evident log.",
@@ -44,14 +46,23 @@ def user_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from audits.audit import AuditError
         from docket.usecases import UnknownUseCase
         from models.encoder import EncodingError
+        from models.registry import RegistryError
         from models.spec import SpecError
         from training.data import DataError
 
         try:
             return func(*args, **kwargs)
-        except (SpecError, DataError, UnknownUseCase, EncodingError) as exc:
+        except (
+            SpecError,
+            DataError,
+            UnknownUseCase,
+            EncodingError,
+            RegistryError,
+            AuditError,
+        ) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
 
@@ -86,6 +97,10 @@ def spec_validate(
 def train(
     use_case: Annotated[str, typer.Argument(help="Use-case name or path to a spec .toml")],
     seed: Annotated[int | None, typer.Option(help="Override the spec's seed.")] = None,
+    mitigate: Annotated[
+        str | None,
+        typer.Option(help="Fairness mitigation: " + ", ".join(MITIGATIONS) + "."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Train a use case, log it to MLflow and register it with alias 'candidate'."""
@@ -93,8 +108,15 @@ def train(
     from models.settings import Settings
     from training.train import train_use_case
 
+    if mitigate is not None and mitigate not in MITIGATIONS:
+        typer.echo(
+            f"error: --mitigate must be one of {list(MITIGATIONS)}; got {mitigate!r}", err=True
+        )
+        raise typer.Exit(code=2)
     spec = resolve_spec(use_case)
-    result = train_use_case(spec, Settings.from_env(), seed=seed, progress=progress)
+    result = train_use_case(
+        spec, Settings.from_env(), seed=seed, progress=progress, mitigation=mitigate
+    )
     emit(result.to_dict(), as_json, _train_line)
 
 
@@ -130,10 +152,180 @@ def synth(
     typer.echo(str(path))
 
 
+AUDIT_EXIT = {"PASS": 0, "FAIL": 1, "INSUFFICIENT_DATA": 3}
+
+
+def _audit_lines(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['use_case']} version {r['model_version']}: {r['outcome']}"
+        f"  (audit {r['audit_id'][:12]}, {r['n_test']} test rows, rule: {r['rule']})"
+    ]
+    for c in r["checks"]:
+        if c["verdict"] == "INFO":
+            continue
+        value = "n/a" if c["value"] is None else f"{c['value']:.4f}"
+        ci = (
+            f" [{c['ci_low']:.4f}, {c['ci_high']:.4f}]"
+            if c["ci_low"] is not None and c["ci_high"] is not None
+            else ""
+        )
+        detail = f"  ({c['detail']})" if c["detail"] else ""
+        lines.append(
+            f"  {c['verdict']:<17} {c['id']}: {value}{ci} {c['comparator']} {c['threshold']}{detail}"
+        )
+    return "\n".join(lines)
+
+
+@app.command()
+@user_errors
+def audit(
+    use_case: Annotated[str, typer.Argument(help="Use-case name or path to a spec .toml")],
+    version: Annotated[str | None, typer.Option(help="Model version to audit.")] = None,
+    alias: Annotated[str | None, typer.Option(help="Alias to audit (default: candidate).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Audit a model version against the spec's fairness and performance gate.
+
+    Exit status: 0 PASS, 1 FAIL, 3 INSUFFICIENT_DATA, 2 usage error.
+    """
+    from audits.audit import run_audit
+    from docket.usecases import resolve_spec
+    from models.settings import Settings
+
+    if version is not None and alias is not None:
+        typer.echo("error: give --version or --alias, not both", err=True)
+        raise typer.Exit(code=2)
+    spec = resolve_spec(use_case)
+    report = run_audit(spec, Settings.from_env(), version=version, alias=alias, progress=progress)
+    emit(report.model_dump(mode="json"), as_json, _audit_lines)
+    raise typer.Exit(code=AUDIT_EXIT[report.outcome])
+
+
+@app.command()
+@user_errors
+def promote(
+    use_case: Annotated[str, typer.Argument(help="Use-case name or path to a spec .toml")],
+    version: Annotated[str, typer.Option(help="Model version to make champion.")],
+    requested_by: Annotated[
+        str | None, typer.Option(help="Who asks for the promotion (default: $USER).")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the history).")] = "",
+    waiver: Annotated[
+        str | None, typer.Option(help="Justification for promoting without a PASS audit.")
+    ] = None,
+    approved_by: Annotated[
+        str | None, typer.Option(help="Approver of the waiver (not the requester).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Move alias 'champion' to a version whose audit passed (or with a four-eyes waiver)."""
+    import os
+
+    from audits.promotion import PromotionRefused, event_dict, make_waiver
+    from audits.promotion import promote as do_promote
+    from docket.usecases import resolve_spec
+    from models.settings import Settings
+
+    spec = resolve_spec(use_case)
+    who = requested_by or os.environ.get("DOCKET_USER") or os.environ.get("USER") or ""
+    if not who.strip():
+        typer.echo("error: --requested-by is required (no $USER to default to)", err=True)
+        raise typer.Exit(code=2)
+    try:
+        w = make_waiver(waiver, requested_by if waiver is not None else who, approved_by)
+        event = do_promote(
+            spec, Settings.from_env(), version, requested_by=who, reason=reason, waiver=w
+        )
+    except PromotionRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    emit(
+        event_dict(event),
+        as_json,
+        lambda e: (
+            f"{spec.name}: champion is now version {e['version']}"
+            f" (was {e['previous_champion']}; {e['action']} by {e['requested_by']})"
+        ),
+    )
+
+
+@app.command()
+@user_errors
+def history(
+    use_case: Annotated[str, typer.Argument(help="Use-case name")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Every promotion, waiver and rollback of a use case: who, when and why."""
+    from audits.promotion import event_dict
+    from audits.promotion import history as load_history
+    from models import registry
+    from models.settings import Settings
+
+    client = registry.connect(Settings.from_env())
+    registry.require_model(client, use_case)
+    events = [event_dict(e) for e in load_history(client, use_case)]
+
+    def human(es: list[dict[str, Any]]) -> str:
+        if not es:
+            return f"{use_case}: no promotions yet"
+        return "\n".join(
+            f"{e['at']}  {e['action']:<8} v{e['version']} (was {e['previous_champion']})"
+            f"  by {e['requested_by']}"
+            + (f", approved by {e['approved_by']}" if e["approved_by"] else "")
+            + f"  audit {e['audit_status']}: {e['reason']}"
+            for e in es
+        )
+
+    emit(events, as_json, human)
+
+
+@app.command()
+@user_errors
+def card(
+    use_case: Annotated[str, typer.Argument(help="Use-case name or path to a spec .toml")],
+    version: Annotated[
+        str | None, typer.Option(help="Version (default: champion, else candidate).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md, html or json.")] = "md",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+) -> None:
+    """Print the model card of a version (Model Card Toolkit fields in JSON)."""
+    from audits.cards import card_json, render_html, render_markdown
+
+    from audits.card_source import card_for_version
+    from docket.usecases import resolve_spec
+    from models import registry
+    from models.settings import Settings
+
+    if fmt not in ("md", "html", "json"):
+        typer.echo(f"error: --format must be one of ['md', 'html', 'json']; got {fmt!r}", err=True)
+        raise typer.Exit(code=2)
+    spec = resolve_spec(use_case)
+    client = registry.connect(Settings.from_env())
+    if version is None:
+        version = registry.alias_version(client, spec.name, registry.CHAMPION)
+    mv = registry.get_version(client, spec.name, version=version)
+    the_card = card_for_version(client, spec, str(mv.version))
+    if fmt == "json":
+        text = json.dumps(card_json(the_card), indent=2, default=str)
+    elif fmt == "html":
+        text = render_html(the_card)
+    else:
+        text = render_markdown(the_card)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        progress(f"wrote {output}")
+    else:
+        typer.echo(text)
+
+
 @app.command()
 @user_errors
 def demo(as_json: JsonFlag = False) -> None:
-    """The main job: train and register every shipped use case."""
+    """The main job: train, audit and promote every shipped use case, reporting honestly."""
+    from audits.audit import run_audit
+    from audits.promotion import PromotionRefused
+    from audits.promotion import promote as do_promote
     from docket.usecases import SHIPPED_DIR, resolve_spec
     from models.settings import Settings
     from training.train import train_use_case
@@ -143,8 +335,38 @@ def demo(as_json: JsonFlag = False) -> None:
     results = []
     for path in sorted(SHIPPED_DIR.glob("*.toml")):
         spec = resolve_spec(str(path))
-        results.append(train_use_case(spec, settings, progress=progress).to_dict())
-    emit(results, as_json, lambda rs: "\n".join(_train_line(r) for r in rs))
+        trained = train_use_case(spec, settings, progress=progress)
+        report = run_audit(spec, settings, version=trained.version, progress=progress)
+        promotion = "not promoted: audit " + report.outcome
+        if report.outcome == "PASS":
+            try:
+                event = do_promote(spec, settings, trained.version, requested_by="docket-demo")
+                promotion = f"promoted to champion (was {event.previous_champion})"
+            except PromotionRefused as exc:
+                promotion = f"promotion refused: {exc}"
+        results.append(
+            {
+                **trained.to_dict(),
+                "audit": {
+                    "outcome": report.outcome,
+                    "audit_id": report.audit_id,
+                    "failing": [c.id for c in report.failing],
+                },
+                "promotion": promotion,
+            }
+        )
+    emit(results, as_json, lambda rs: "\n".join(_demo_line(r) for r in rs))
+
+
+def _demo_line(r: dict[str, Any]) -> str:
+    failing = r["audit"]["failing"]
+    shown = ", ".join(failing[:6]) + (f" and {len(failing) - 6} more" if len(failing) > 6 else "")
+    return (
+        _train_line(r)
+        + f"\n  audit: {r['audit']['outcome']}"
+        + (f" (failing: {shown})" if failing else "")
+        + f"\n  {r['promotion']}"
+    )
 
 
 def main() -> None:

@@ -37,10 +37,8 @@ def connect(settings: Settings) -> MlflowClient:
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
-def get_version(
-    client: MlflowClient, use_case: str, version: str | int | None = None, alias: str | None = None
-) -> ModelVersion:
-    """One registered version, by number or alias (default: ``candidate``)."""
+def require_model(client: MlflowClient, use_case: str) -> None:
+    """Raise :class:`RegistryError` naming the registered use cases if ``use_case`` is not one."""
     try:
         client.get_registered_model(use_case)
     except MlflowException:
@@ -49,6 +47,13 @@ def get_version(
             f"use case {use_case!r} has no registered model; registered: {names or '(none)'}"
             " (run 'docket train' first)"
         ) from None
+
+
+def get_version(
+    client: MlflowClient, use_case: str, version: str | int | None = None, alias: str | None = None
+) -> ModelVersion:
+    """One registered version, by number or alias (default: ``candidate``)."""
+    require_model(client, use_case)
     if version is not None:
         try:
             return client.get_model_version(use_case, str(version))

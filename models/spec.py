@@ -160,9 +160,16 @@ class Split(_Strict):
     calibration: float = Field(default=0.2, gt=0, lt=0.5)
 
 
+Mitigation = Literal["reweighing", "grid-demographic-parity", "grid-equalized-odds"]
+MITIGATIONS: tuple[str, ...] = ("reweighing", "grid-demographic-parity", "grid-equalized-odds")
+
+
 class ModelSection(_Strict):
     family: Literal["logistic", "gbm"]
     seed: int = 0
+    mitigation: Mitigation | None = None
+    mitigation_grid_size: int = Field(default=21, ge=3, le=200)
+    mitigation_attribute: str | None = None
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     split: Split = Field(default_factory=Split)
 
@@ -302,8 +309,6 @@ class ReasonCatalogue(_Strict):
     )
 
 
-
-
 class DecisionSpec(_Strict):
     """A validated decision spec. Sections `gate`, `policy` and `reasons` are versioned and open."""
 
@@ -357,6 +362,12 @@ class DecisionSpec(_Strict):
                     " it may not be a model input unless sensitive.allow_as_features"
                     f" lists {attr!r} with a justification"
                 )
+        m_attr = self.model.mitigation_attribute
+        if m_attr is not None and m_attr not in self.sensitive.attributes:
+            raise ValueError(
+                f"model.mitigation_attribute must be one of {self.sensitive.attributes}"
+                f" (got {m_attr!r})"
+            )
         self._check_policy_and_reasons()
         return self
 

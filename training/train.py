@@ -16,6 +16,7 @@ from models.spec import DecisionSpec
 from training import tracking
 from training.data import Dataset, load_dataset
 from training.fit import fit_decision_model
+from training.mitigation import fit_mitigated
 from training.split import SplitIndices, split_rows
 
 Progress = Callable[[str], None]
@@ -30,6 +31,7 @@ class TrainResult:
     data_report: dict[str, object]
     spec_hash: str
     seed: int
+    mitigation: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
@@ -42,6 +44,7 @@ class TrainResult:
             "data": self.data_report,
             "spec_hash": self.spec_hash,
             "seed": self.seed,
+            "mitigation": self.mitigation,
             "timings_s": self.timings,
         }
 
@@ -51,11 +54,14 @@ def _quiet(_: str) -> None:
 
 
 def fit_and_evaluate(
-    spec: DecisionSpec, dataset: Dataset, seed: int
+    spec: DecisionSpec, dataset: Dataset, seed: int, mitigation: str | None = None
 ) -> tuple[DecisionModel, SplitIndices, dict[str, float]]:
     """The deterministic core: same spec, data and seed give the same model and metrics."""
     split = split_rows(dataset.y, spec.model.split, seed)
-    model = fit_decision_model(spec, dataset, split)
+    if mitigation is None:
+        model = fit_decision_model(spec, dataset, split)
+    else:
+        model = fit_mitigated(spec, dataset, split, mitigation)
     X_test = model.encode(dataset.frame.iloc[split.test])
     metrics = performance(dataset.y[split.test], model.score(X_test))
     return model, split, metrics
@@ -66,8 +72,10 @@ def train_use_case(
     settings: Settings,
     seed: int | None = None,
     progress: Progress = _quiet,
+    mitigation: str | None = None,
 ) -> TrainResult:
     seed = spec.model.seed if seed is None else seed
+    mitigation = mitigation or spec.model.mitigation
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     progress(f"[{spec.name}] loading data from {spec.data.source}")
@@ -77,8 +85,9 @@ def train_use_case(
     timings["load"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    progress(f"[{spec.name}] fitting {spec.model.family} model (seed {seed})")
-    model, split, metrics = fit_and_evaluate(spec, dataset, seed)
+    how = f", mitigation {mitigation}" if mitigation else ""
+    progress(f"[{spec.name}] fitting {spec.model.family} model (seed {seed}{how})")
+    model, split, metrics = fit_and_evaluate(spec, dataset, seed, mitigation)
     timings["fit"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -94,6 +103,7 @@ def train_use_case(
         "docket.git_commit": tracking.git_commit(),
         "docket.seed": str(seed),
         "docket.family": spec.model.family,
+        "docket.mitigation": mitigation or "none",
     }
     with mlflow.start_run(experiment_id=exp_id, run_name=f"train-{spec.name}") as run:
         mlflow.set_tags(tags)
@@ -137,5 +147,6 @@ def train_use_case(
         data_report=dataset.report.to_dict(),
         spec_hash=spec_hash,
         seed=seed,
+        mitigation=mitigation,
         timings={k: round(v, 3) for k, v in timings.items()},
     )

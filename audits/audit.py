@@ -1,0 +1,294 @@
+"""Audit one registered model version against its spec's gate, and store the result.
+
+The audit scores the exact held-out test rows of the version's training run,
+turns scores into decisions with the gate's threshold, and evaluates
+performance and group fairness with seeded bootstrap intervals. The report is
+schema-versioned JSON (plus HTML) logged to the version's run, and the outcome
+is set as version tags where promotion and auditors look.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from mlflow.tracking import MlflowClient
+from pydantic import BaseModel
+
+from audits.checks import RULE_TEXT, Check, Outcome, fairness_checks, outcome_of, threshold_check
+from audits.fairness import FairnessResult, evaluate_fairness
+from models import registry
+from models.metrics import performance
+from models.sensitive import sensitive_labels
+from models.settings import Settings
+from models.spec import DecisionSpec, Gate
+
+REPORT_SCHEMA_VERSION = "1"
+Progress = Callable[[str], None]
+
+
+class AuditError(ValueError):
+    """The audit cannot run: the spec has no gate, or the model does not fit the spec."""
+
+
+class Interval(BaseModel):
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class AuditReport(BaseModel):
+    schema_version: str = REPORT_SCHEMA_VERSION
+    audit_id: str
+    created_at: str
+    use_case: str
+    model_version: str
+    run_id: str
+    spec_hash: str
+    trained_spec_hash: str
+    spec_version: str
+    gate: dict[str, Any]
+    rule: str
+    rule_text: str
+    decision_threshold: float
+    n_test: int
+    selection_rate: float
+    performance: dict[str, Interval]
+    fairness: FairnessResult
+    checks: list[Check]
+    champion_version: str | None
+    outcome: Outcome
+
+    @property
+    def failing(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict in ("FAIL", "INSUFFICIENT_DATA")]
+
+    def gated_summary(self) -> dict[str, float | None]:
+        """Worst gated values, for comparison with a later candidate."""
+        ratios = [
+            c.value
+            for c in self.checks
+            if c.kind == "impact_ratio" and c.verdict in ("PASS", "FAIL") and c.value is not None
+        ]
+        eods = [
+            c.value
+            for c in self.checks
+            if c.metric == "equalized_odds_difference"
+            and c.verdict != "INFO"
+            and c.value is not None
+        ]
+        return {
+            "roc_auc": self.performance["roc_auc"].value,
+            "min_impact_ratio": min(ratios) if ratios else None,
+            "equalized_odds_difference": max(eods) if eods else None,
+        }
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def performance_intervals(
+    y: np.ndarray, scores: np.ndarray, n_boot: int, confidence: float, seed: int
+) -> dict[str, Interval]:
+    """Performance metrics with a seeded row-bootstrap percentile interval."""
+    point = performance(y, scores)
+    rng = np.random.default_rng([seed, 7])
+    draws: dict[str, list[float]] = {k: [] for k in point}
+    n = len(y)
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        if y[idx].min() == y[idx].max():
+            continue
+        for k, v in performance(y[idx], scores[idx]).items():
+            draws[k].append(v)
+    tail = (1 - confidence) / 2
+    out: dict[str, Interval] = {}
+    for k, v in point.items():
+        if draws[k]:
+            lo, hi = np.quantile(draws[k], [tail, 1 - tail])
+            out[k] = Interval(value=v, ci_low=float(lo), ci_high=float(hi))
+        else:
+            out[k] = Interval(value=v)
+    return out
+
+
+def _performance_checks(perf: dict[str, Interval], gate: Gate) -> list[Check]:
+    rule = "point" if gate.rule == "significance" else gate.rule
+    checks = [
+        threshold_check(
+            id="roc_auc",
+            kind="performance",
+            metric="roc_auc",
+            value=perf["roc_auc"].value,
+            ci_low=perf["roc_auc"].ci_low,
+            ci_high=perf["roc_auc"].ci_high,
+            threshold=gate.min_roc_auc,
+            comparator=">=",
+            rule=rule,
+        )
+    ]
+    if gate.max_calibration_error is not None:
+        ce = perf["calibration_error"]
+        checks.append(
+            threshold_check(
+                id="calibration_error",
+                kind="performance",
+                metric="calibration_error",
+                value=ce.value,
+                ci_low=ce.ci_low,
+                ci_high=ce.ci_high,
+                threshold=gate.max_calibration_error,
+                comparator="<=",
+                rule=rule,
+            )
+        )
+    return checks
+
+
+def champion_checks(
+    candidate: dict[str, float | None], champion: dict[str, float | None], gate: Gate, version: str
+) -> list[Check]:
+    """Regression against the serving champion's own audit, within the spec's tolerances."""
+    tol = gate.tolerance
+    specs: list[tuple[str, float, Any]] = [
+        ("roc_auc", tol.roc_auc, ">="),
+        ("min_impact_ratio", tol.min_impact_ratio, ">="),
+        ("equalized_odds_difference", tol.equalized_odds_difference, "<="),
+    ]
+    checks: list[Check] = []
+    for metric, allowed, comparator in specs:
+        ref = champion.get(metric)
+        if ref is None:
+            continue
+        threshold = ref - allowed if comparator == ">=" else ref + allowed
+        checks.append(
+            threshold_check(
+                id=f"champion.{metric}",
+                kind="champion",
+                metric=metric,
+                value=candidate.get(metric),
+                ci_low=None,
+                ci_high=None,
+                threshold=threshold,
+                comparator=comparator,
+                rule="point",
+                detail=f"champion version {version}: {ref:.4f}, tolerance {allowed}",
+            )
+        )
+    return checks
+
+
+def latest_report(client: MlflowClient, use_case: str, version: str) -> AuditReport | None:
+    """The most recent audit report stored for a version, if any."""
+    mv = client.get_model_version(use_case, version)
+    audit_id = (mv.tags or {}).get("audit.id")
+    if not audit_id:
+        return None
+    raw = registry.load_json(client, registry.run_id_of(mv), f"audits/{audit_id}/report.json")
+    return AuditReport.model_validate(raw)
+
+
+def run_audit(
+    spec: DecisionSpec,
+    settings: Settings,
+    version: str | None = None,
+    alias: str | None = None,
+    progress: Progress = _quiet,
+    store: bool = True,
+) -> AuditReport:
+    """Audit a version (default: alias ``candidate``) under the current spec's gate."""
+    gate = spec.gate
+    if gate is None:
+        raise AuditError(
+            f"use case {spec.name!r}: the spec has no [gate] section; the gate's thresholds must"
+            " be fixed in the spec before an audit runs"
+        )
+    client = registry.connect(settings)
+    mv = registry.get_version(client, spec.name, version=version, alias=alias)
+    version = str(mv.version)
+    run_id = registry.run_id_of(mv)
+    progress(f"[{spec.name}] auditing version {version} (run {run_id[:8]})")
+    model = registry.load_model(client, spec.name, version)
+    if model.feature_names != spec.feature_names:
+        raise AuditError(
+            f"use case {spec.name!r}: version {version} was trained on features"
+            f" {model.feature_names}, but the current spec lists {spec.feature_names};"
+            " retrain before auditing under this spec"
+        )
+    rows = registry.load_frame(client, run_id, registry.TEST_SPLIT_ARTIFACT)
+    y = rows["__target"].to_numpy(dtype=np.int64)
+    scores = model.score(model.encode(rows))
+    decisions = (scores >= gate.decision_threshold).astype(np.int64)
+    groups = sensitive_labels(spec, rows)
+
+    progress(f"[{spec.name}] {len(rows)} test rows; bootstrap with {gate.n_boot} resamples")
+    fairness = evaluate_fairness(
+        y,
+        decisions,
+        {c: groups[c].to_numpy() for c in groups.columns},
+        scores,
+        min_group_size=gate.min_group_size,
+        min_share=gate.min_share_for_ratios,
+        n_boot=gate.n_boot,
+        confidence=gate.confidence,
+        seed=gate.seed,
+        correction=gate.correction,
+    )
+    perf = performance_intervals(y, scores, gate.n_boot, gate.confidence, gate.seed)
+    checks = _performance_checks(perf, gate) + fairness_checks(fairness, gate)
+
+    champion = registry.alias_version(client, spec.name, registry.CHAMPION)
+    report = AuditReport(
+        audit_id=uuid.uuid4().hex,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        use_case=spec.name,
+        model_version=version,
+        run_id=run_id,
+        spec_hash=spec.spec_hash(),
+        trained_spec_hash=(mv.tags or {}).get("docket.spec_hash", ""),
+        spec_version=spec.version,
+        gate=gate.model_dump(mode="json"),
+        rule=gate.rule,
+        rule_text=RULE_TEXT[gate.rule],
+        decision_threshold=gate.decision_threshold,
+        n_test=len(rows),
+        selection_rate=float(decisions.mean()),
+        performance=perf,
+        fairness=fairness,
+        checks=checks,
+        champion_version=champion if champion != version else None,
+        outcome="PASS",
+    )
+    if report.champion_version is not None:
+        previous = latest_report(client, spec.name, report.champion_version)
+        if previous is not None:
+            report.checks += champion_checks(
+                report.gated_summary(), previous.gated_summary(), gate, report.champion_version
+            )
+    report.outcome = outcome_of(report.checks)
+    progress(f"[{spec.name}] version {version}: {report.outcome}")
+    if store:
+        store_report(client, report)
+    return report
+
+
+def store_report(client: MlflowClient, report: AuditReport) -> None:
+    """Log the report (JSON and HTML) to the version's run and tag the version."""
+    from audits.report_html import render_report
+
+    base = f"audits/{report.audit_id}"
+    client.log_dict(report.run_id, report.model_dump(mode="json"), f"{base}/report.json")
+    client.log_text(report.run_id, render_report(report), f"{base}/report.html")
+    tags = {
+        "audit.status": report.outcome,
+        "audit.id": report.audit_id,
+        "audit.spec_hash": report.spec_hash,
+        "audit.created_at": report.created_at,
+        "audit.report": f"{base}/report.json",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(report.use_case, report.model_version, key, value)
