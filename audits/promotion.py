@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -57,7 +58,7 @@ class Waiver(BaseModel):
 
 class HistoryEvent(BaseModel):
     at: str
-    action: Literal["promote", "rollback"]
+    action: Literal["promote", "rollback", "refused"]
     version: str
     previous_champion: str | None
     requested_by: str
@@ -127,12 +128,69 @@ def promote(
     reason: str = "",
     waiver: Waiver | None = None,
 ) -> HistoryEvent:
-    """Move ``champion`` to ``version`` if its audit under the current spec allows it."""
+    """Move ``champion`` to ``version`` if its audit under the current spec allows it.
+
+    A refusal changes no alias; it is recorded in the history as ``refused`` so
+    auditors see attempts to promote a model the gate stopped.
+    """
+    client = registry.connect(settings)
+    mv = registry.get_version(client, spec.name, version=version)
+    try:
+        return _promote(client, spec, mv, requested_by=requested_by, reason=reason, waiver=waiver)
+    except PromotionRefused as refusal:
+        record_refusal(client, spec.name, mv, requested_by, str(refusal), waiver)
+        raise
+
+
+def record_refusal(
+    client: MlflowClient,
+    use_case: str,
+    mv: ModelVersion,
+    requested_by: str,
+    why: str,
+    waiver: Waiver | None = None,
+    approved_by: str | None = None,
+) -> None:
+    """Append a ``refused`` event: nothing changed, but the attempt is on record."""
+    tags = mv.tags or {}
+    _append_history(
+        client,
+        use_case,
+        HistoryEvent(
+            at=datetime.now(UTC).isoformat(timespec="microseconds"),
+            action="refused",
+            version=str(mv.version),
+            previous_champion=registry.alias_version(client, use_case, registry.CHAMPION),
+            requested_by=requested_by.strip(),
+            approved_by=waiver.approved_by if waiver else approved_by,
+            reason=why.splitlines()[0],
+            audit_id=tags.get("audit.id"),
+            audit_status=tags.get("audit.status"),
+            waiver=waiver,
+        ),
+    )
+
+
+def _append_history(client: MlflowClient, use_case: str, event: HistoryEvent) -> None:
+    # tag keys allow only [A-Za-z0-9_-. /], so the key carries a compact timestamp
+    stamp = datetime.fromisoformat(event.at).strftime("%Y%m%dT%H%M%S%f")
+    client.set_registered_model_tag(
+        use_case, f"{HISTORY_PREFIX}{stamp}-{uuid.uuid4().hex[:6]}", event.model_dump_json()
+    )
+
+
+def _promote(
+    client: MlflowClient,
+    spec: DecisionSpec,
+    mv: ModelVersion,
+    *,
+    requested_by: str,
+    reason: str,
+    waiver: Waiver | None,
+) -> HistoryEvent:
     from audits.card_source import card_for_version
     from audits.cards import missing_sections
 
-    client = registry.connect(settings)
-    mv = registry.get_version(client, spec.name, version=version)
     version = str(mv.version)
     tags = mv.tags or {}
     status = tags.get("audit.status")
@@ -193,11 +251,7 @@ def promote(
             "waiver.audit_id": report.audit_id,
         }.items():
             client.set_model_version_tag(spec.name, version, key, value)
-    # tag keys allow only [A-Za-z0-9_-. /], so the key carries a compact timestamp
-    stamp = datetime.fromisoformat(event.at).strftime("%Y%m%dT%H%M%S%f")
-    client.set_registered_model_tag(
-        spec.name, f"{HISTORY_PREFIX}{stamp}-{uuid.uuid4().hex[:6]}", event.model_dump_json()
-    )
+    _append_history(client, spec.name, event)
     client.set_registered_model_alias(spec.name, registry.CHAMPION, version)
     return event
 

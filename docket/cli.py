@@ -221,9 +221,10 @@ def promote(
     """Move alias 'champion' to a version whose audit passed (or with a four-eyes waiver)."""
     import os
 
-    from audits.promotion import PromotionRefused, event_dict, make_waiver
+    from audits.promotion import PromotionRefused, event_dict, make_waiver, record_refusal
     from audits.promotion import promote as do_promote
     from docket.usecases import resolve_spec
+    from models import registry
     from models.settings import Settings
 
     spec = resolve_spec(use_case)
@@ -231,11 +232,16 @@ def promote(
     if not who.strip():
         typer.echo("error: --requested-by is required (no $USER to default to)", err=True)
         raise typer.Exit(code=2)
+    settings = Settings.from_env()
     try:
-        w = make_waiver(waiver, requested_by if waiver is not None else who, approved_by)
-        event = do_promote(
-            spec, Settings.from_env(), version, requested_by=who, reason=reason, waiver=w
-        )
+        try:
+            w = make_waiver(waiver, who, approved_by)
+        except PromotionRefused as exc:
+            client = registry.connect(settings)
+            mv = registry.get_version(client, spec.name, version=version)
+            record_refusal(client, spec.name, mv, who, str(exc), approved_by=approved_by)
+            raise
+        event = do_promote(spec, settings, version, requested_by=who, reason=reason, waiver=w)
     except PromotionRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(code=1) from None
