@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from models.encoder import FeatureEncoder
 from models.estimators import MonotoneGBM, MonotoneLogistic, PlattCalibrator
+from models.ood import OODDetector
 from models.spec import DecisionSpec
 
 Family = MonotoneLogistic | MonotoneGBM
@@ -52,11 +53,13 @@ class DecisionModel(ClassifierMixin, BaseEstimator):
         encoder: FeatureEncoder,
         estimator: Family,
         calibrator: PlattCalibrator,
+        ood: OODDetector | None = None,
     ) -> None:
         self.spec = spec
         self.encoder = encoder
         self.estimator = estimator
         self.calibrator = calibrator
+        self.ood = ood
 
     @property
     def classes_(self) -> np.ndarray:
@@ -91,6 +94,10 @@ class DecisionModel(ClassifierMixin, BaseEstimator):
         enc = self.encode(X) if isinstance(X, pd.DataFrame) else np.asarray(X, dtype=float)
         p1 = self.score(enc)
         return np.column_stack([1 - p1, p1])
+
+    def out_of_distribution(self, x: np.ndarray) -> list[str]:
+        """Why an encoded row is unlike the training data (empty if it is not, or no check)."""
+        return [] if self.ood is None else self.ood.check(x)
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)

@@ -7,6 +7,7 @@ import numpy as np
 from models.decision_model import DecisionModel, build_estimator
 from models.encoder import FeatureEncoder
 from models.estimators import PlattCalibrator
+from models.ood import OODDetector
 from models.spec import DecisionSpec
 from training.data import Dataset
 from training.split import SplitIndices
@@ -26,4 +27,7 @@ def fit_decision_model(
     calibrator = PlattCalibrator().fit(
         estimator.margin(X[split.calibration]), dataset.y[split.calibration]
     )
-    return DecisionModel(spec=spec, encoder=encoder, estimator=estimator, calibrator=calibrator)
+    ood = OODDetector(kinds=encoder.kinds, names=encoder.names).fit(X[split.train])
+    return DecisionModel(
+        spec=spec, encoder=encoder, estimator=estimator, calibrator=calibrator, ood=ood
+    )

@@ -21,6 +21,7 @@ import pandas as pd
 from models.decision_model import DecisionModel, build_estimator
 from models.encoder import FeatureEncoder
 from models.estimators import PlattCalibrator
+from models.ood import OODDetector
 from models.spec import DecisionSpec
 from training.data import Dataset
 from training.split import SplitIndices
@@ -73,4 +74,7 @@ def fit_mitigated(
     calibrator = PlattCalibrator().fit(
         estimator.margin(X[split.calibration]), dataset.y[split.calibration]
     )
-    return DecisionModel(spec=spec, encoder=encoder, estimator=estimator, calibrator=calibrator)
+    ood = OODDetector(kinds=encoder.kinds, names=encoder.names).fit(X[split.train])
+    return DecisionModel(
+        spec=spec, encoder=encoder, estimator=estimator, calibrator=calibrator, ood=ood
+    )
