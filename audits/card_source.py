@@ -32,11 +32,7 @@ def card_for_version(
     mv = client.get_model_version(spec.name, version)
     tags = dict(mv.tags or {})
     run = client.get_run(registry.run_id_of(mv))
-    metrics = {
-        k.removeprefix("test_"): float(v)
-        for k, v in run.data.metrics.items()
-        if k.startswith("test_")
-    }
+    metrics = {k: float(v) for k, v in run.data.metrics.items()}
     data_report = registry.load_json(client, run.info.run_id, "data/report.json")
     report = latest_report(client, spec.name, version)
     champion = registry.alias_version(client, spec.name, registry.CHAMPION)

@@ -252,6 +252,12 @@ def _promote(
         }.items():
             client.set_model_version_tag(spec.name, version, key, value)
     _append_history(client, spec.name, event)
+    # serving decides with the spec (policy, reasons) this version was promoted under
+    spec_path = (
+        f"promotions/{datetime.fromisoformat(event.at).strftime('%Y%m%dT%H%M%S%f')}/spec.json"
+    )
+    client.log_dict(registry.run_id_of(mv), spec.model_dump(mode="json"), spec_path)
+    client.set_model_version_tag(spec.name, version, registry.SERVING_SPEC_TAG, spec_path)
     client.set_registered_model_alias(spec.name, registry.CHAMPION, version)
     return event
 

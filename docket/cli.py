@@ -296,9 +296,8 @@ def card(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
 ) -> None:
     """Print the model card of a version (Model Card Toolkit fields in JSON)."""
-    from audits.cards import card_json, render_html, render_markdown
-
     from audits.card_source import card_for_version
+    from audits.cards import card_json, render_html, render_markdown
     from docket.usecases import resolve_spec
     from models import registry
     from models.settings import Settings
@@ -373,6 +372,157 @@ def _demo_line(r: dict[str, Any]) -> str:
         + (f" (failing: {shown})" if failing else "")
         + f"\n  {r['promotion']}"
     )
+
+
+keys_app = typer.Typer(help="API keys with roles (stored hashed).", no_args_is_help=True)
+log_app = typer.Typer(help="The decision log.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(log_app, name="log")
+
+
+def _log_store() -> Any:
+    from models.settings import Settings
+    from serving.log import DecisionLog
+
+    store = DecisionLog(Settings.from_env().ensure().database_url)
+    store.migrate()
+    return store
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="application, reviewer, auditor or admin.")],
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key; it is shown once and only its hash is stored."""
+    from serving.keys import KeyAdminError, create_key
+
+    try:
+        key, who = create_key(_log_store().engine, role, name)
+    except KeyAdminError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    emit(
+        {"key": key, "key_id": who.key_id, "name": who.name, "role": who.role},
+        as_json,
+        lambda r: (
+            f"{r['key']}\n(key id {r['key_id']}, role {r['role']}: store it now, it is not shown again)"
+        ),
+    )
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonFlag = False) -> None:
+    """List keys (ids, names, roles; never the secrets)."""
+    from serving.keys import list_keys
+
+    rows = list_keys(_log_store().engine)
+    emit(
+        rows,
+        as_json,
+        lambda rs: (
+            "\n".join(
+                f"{r['key_id']}  {r['role']:<11} {r['name']}"
+                + ("  (revoked)" if r["revoked_at"] else "")
+                for r in rs
+            )
+            or "no keys"
+        ),
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="Key id from 'docket keys list'.")],
+) -> None:
+    """Revoke a key."""
+    from serving.keys import revoke_key
+
+    if not revoke_key(_log_store().engine, key_id):
+        typer.echo(f"error: no active key with id {key_id!r}", err=True)
+        raise typer.Exit(code=2)
+    typer.echo(f"revoked {key_id}")
+
+
+@log_app.command("verify")
+def log_verify(as_json: JsonFlag = False) -> None:
+    """Check the whole hash chain; name the first broken record. Exit 1 if broken."""
+    result = _log_store().verify()
+    out = {
+        "ok": result.ok,
+        "entries_checked": result.entries_checked,
+        "first_broken_seq": result.first_broken_seq,
+        "first_broken_entry_id": result.first_broken_entry_id,
+        "problem": None if result.problem is None else str(result.problem),
+        "detail": result.detail,
+    }
+    emit(
+        out,
+        as_json,
+        lambda r: (
+            f"ok: {r['entries_checked']} entries verified"
+            if r["ok"]
+            else f"BROKEN at seq {r['first_broken_seq']} (entry {r['first_broken_entry_id']}):"
+            f" {r['problem']}: {r['detail']}"
+        ),
+    )
+    if not result.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@user_errors
+def replay(
+    decision_id: Annotated[str, typer.Argument(help="Decision id")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-score and re-explain a logged decision with its recorded versions. Exit 1 on any difference."""
+    from models.settings import Settings
+    from serving.replay import ReplayError, replay_decision
+
+    try:
+        out = replay_decision(Settings.from_env(), _log_store(), decision_id)
+    except ReplayError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    emit(
+        out,
+        as_json,
+        lambda r: (
+            f"{r['decision_id']}: identical (score {r['score']:.6f}, reasons {r['reasons']})"
+            if r["identical"]
+            else f"{r['decision_id']}: DIFFERENT: " + "; ".join(r["differences"])
+        ),
+    )
+    if not out["identical"]:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 3000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the champions of every use case with BentoML (POST /decide and the admin routes)."""
+    import os
+    import sys
+
+    from models.settings import Settings
+
+    settings = Settings.from_env().ensure()
+    env = dict(os.environ)
+    env["DOCKET_HOME"] = str(settings.home)
+    env.setdefault("BENTOML_HOME", str(settings.home / "bentoml"))
+    env["BENTOML_CONFIG_OPTIONS"] = (
+        env.get("BENTOML_CONFIG_OPTIONS", "") + f" services.Docket.workers={workers}"
+    ).strip()
+    _log_store()  # migrate once before the workers start
+    progress(f"serving on http://{host}:{port} with {workers} worker(s); state in {settings.home}")
+    bentoml_bin = os.path.join(os.path.dirname(sys.executable), "bentoml")
+    args = [bentoml_bin, "serve", "serving.service:Docket", "--host", host, "--port", str(port)]
+    os.execve(bentoml_bin, args, env)
 
 
 def main() -> None:

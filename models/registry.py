@@ -19,10 +19,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from models.settings import Settings
+from models.spec import DecisionSpec, parse_spec
 
 CANDIDATE = "candidate"
 CHAMPION = "champion"
 TEST_SPLIT_ARTIFACT = "split/test.parquet"
+SERVING_SPEC_TAG = "docket.serving_spec"
 
 
 class RegistryError(LookupError):
@@ -104,3 +106,12 @@ def load_json(client: MlflowClient, run_id: str, artifact_path: str) -> Any:
     with tempfile.TemporaryDirectory() as tmp:
         local = client.download_artifacts(run_id, artifact_path, tmp)
         return json.loads(Path(local).read_text(encoding="utf-8"))
+
+
+def serving_spec(client: MlflowClient, mv: ModelVersion, fallback: DecisionSpec) -> DecisionSpec:
+    """The spec a version was promoted under (its policy and reasons), else ``fallback``."""
+    path = (mv.tags or {}).get(SERVING_SPEC_TAG)
+    if not path:
+        return fallback
+    raw = load_json(client, run_id_of(mv), path)
+    return parse_spec(raw, source=f"{mv.name} v{mv.version}:{path}")

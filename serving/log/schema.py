@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -29,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ChainHeadRow", "LogEntryRow", "PayloadRow"]
+__all__ = ["ApiKeyRow", "Base", "ChainHeadRow", "LogEntryRow", "PayloadRow", "SwitchRow"]
 
 HASH_LENGTH = 64
 UUID_LENGTH = 36
@@ -96,3 +97,28 @@ class ChainHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     entry_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+
+
+class ApiKeyRow(Base):
+    """An API key: only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    created_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH))
+    revoked_at: Mapped[str | None] = mapped_column(String(TIMESTAMP_LENGTH))
+
+
+class SwitchRow(Base):
+    """The stop switch of one use case (absent = running); every change is also in the chain."""
+
+    __tablename__ = "use_case_switches"
+
+    use_case: Mapped[str] = mapped_column(String(200), primary_key=True)
+    stopped: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH))
+    changed_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
