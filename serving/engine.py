@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlflow.exceptions import MlflowException
+from scipy.special import expit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -88,12 +89,11 @@ class ServedModel:
     @property
     def policy_version(self) -> str:
         assert self.spec.policy is not None
-        return f"{self.spec.name}/policy/{self.spec.policy.version}"
+        return self.spec.policy.version
 
     @property
     def catalogue_version(self) -> str:
-        assert self.spec.reasons is not None
-        return f"{self.spec.name}/reasons/{self.spec.reasons.version}"
+        return self.builder.catalogue_version
 
 
 def load_served(
@@ -119,7 +119,7 @@ def load_served(
         version=str(version),
         model=model,
         spec=spec,
-        builder=RationaleBuilder(model),
+        builder=RationaleBuilder(model, spec),
         explainer_version=explainer_version(model),
         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         spec_ref=(mv.tags or {}).get(registry.SERVING_SPEC_TAG, "model"),
@@ -224,7 +224,8 @@ class DecisionEngine:
         assert spec.policy is not None
         features = check_features(spec, request.features)
         x = model.encode_records([features])
-        score = float(model.score(x)[0])
+        log_odds = float(model.log_odds(x)[0])
+        score = float(expit(log_odds))  # exactly as DecisionModel.score, so replay matches
         ood = model.out_of_distribution(x)
         stopped = self.is_stopped(spec.name)
         result = apply_policy(
@@ -235,7 +236,7 @@ class DecisionEngine:
             consent=request.automated_decision_consent,
             stopped=stopped,
         )
-        rationale = served.builder.explain(x, adverse=result.adverse)
+        rationale = served.builder.explain(x, adverse=result.adverse, log_odds=log_odds)
         recourse = (
             find_recourse(model, x, target_score=spec.policy.approve_at, builder=served.builder)
             if result.adverse
