@@ -272,17 +272,21 @@ def run_audit(
     report.outcome = outcome_of(report.checks)
     progress(f"[{spec.name}] version {version}: {report.outcome}")
     if store:
-        store_report(client, report)
+        from audits.plots import audit_figures
+
+        store_report(client, report, audit_figures(report, y, scores, groups))
     return report
 
 
-def store_report(client: MlflowClient, report: AuditReport) -> None:
-    """Log the report (JSON and HTML) to the version's run and tag the version."""
+def store_report(
+    client: MlflowClient, report: AuditReport, figures: dict[str, str] | None = None
+) -> None:
+    """Log the report (JSON and HTML with figures) to the version's run and tag the version."""
     from audits.report_html import render_report
 
     base = f"audits/{report.audit_id}"
     client.log_dict(report.run_id, report.model_dump(mode="json"), f"{base}/report.json")
-    client.log_text(report.run_id, render_report(report), f"{base}/report.html")
+    client.log_text(report.run_id, render_report(report, figures), f"{base}/report.html")
     tags = {
         "audit.status": report.outcome,
         "audit.id": report.audit_id,

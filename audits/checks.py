@@ -9,7 +9,7 @@ INSUFFICIENT_DATA if any check lacks data, else PASS: never PASS on missing data
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -110,44 +110,43 @@ def _impact_ratio_checks(attr: AttributeResult, gate: Gate, gated: bool) -> list
     checks: list[Check] = []
     reference = next((g for g in attr.groups if g.group == attr.reference_group), None)
     for g in attr.groups:
-        base = {
-            "id": f"impact_ratio[{attr.attribute}={g.group}]",
-            "kind": "impact_ratio",
-            "metric": "impact_ratio",
-            "attribute": attr.attribute,
-            "group": g.group,
-            "value": g.impact_ratio,
-            "ci_low": g.impact_ratio_ci_low,
-            "ci_high": g.impact_ratio_ci_high,
-            "threshold": gate.min_impact_ratio,
-            "comparator": ">=",
-        }
+
+        def make(verdict: Verdict, detail: str = "", g: Any = g) -> Check:
+            return Check(
+                id=f"impact_ratio[{attr.attribute}={g.group}]",
+                kind="impact_ratio",
+                metric="impact_ratio",
+                attribute=attr.attribute,
+                group=g.group,
+                value=g.impact_ratio,
+                ci_low=g.impact_ratio_ci_low,
+                ci_high=g.impact_ratio_ci_high,
+                threshold=gate.min_impact_ratio,
+                comparator=">=",
+                verdict=verdict,
+                detail=detail,
+            )
+
         if not g.included_in_ratios:
-            checks.append(Check(**base, verdict="INFO", detail=g.excluded_reason or "excluded"))
+            checks.append(make("INFO", g.excluded_reason or "excluded"))
             continue
         if g.group == attr.reference_group:
-            checks.append(Check(**base, verdict="INFO", detail="reference group (highest rate)"))
+            checks.append(make("INFO", "reference group (highest rate)"))
             continue
         if not gated:
-            checks.append(
-                Check(**base, verdict="INFO", detail="intersections are reported, not gated")
-            )
+            checks.append(make("INFO", "intersections are reported, not gated"))
             continue
         if g.insufficient or (reference is not None and reference.insufficient):
             who = g.group if g.insufficient else f"reference group {attr.reference_group}"
             checks.append(
-                Check(
-                    **base,
-                    verdict="INSUFFICIENT_DATA",
-                    detail=f"{who} has fewer than {gate.min_group_size} rows",
-                )
+                make("INSUFFICIENT_DATA", f"{who} has fewer than {gate.min_group_size} rows")
             )
             continue
         judged = _judged(
             g.impact_ratio, g.impact_ratio_ci_low, g.impact_ratio_ci_high, ">=", gate.rule
         )
         if judged is None:
-            checks.append(Check(**base, verdict="INSUFFICIENT_DATA", detail="undefined"))
+            checks.append(make("INSUFFICIENT_DATA", "undefined"))
             continue
         below = judged < gate.min_impact_ratio
         detail = ""
@@ -159,7 +158,7 @@ def _impact_ratio_checks(attr: AttributeResult, gate: Gate, gated: bool) -> list
                 if p is not None
                 else ""
             )
-        checks.append(Check(**base, verdict="FAIL" if below else "PASS", detail=detail))
+        checks.append(make("FAIL" if below else "PASS", detail))
     return checks
 
 

@@ -148,4 +148,4 @@ class Docket:
             return response
 
 
-Docket.add_asgi_middleware(Gatekeeper)
+Docket.add_asgi_middleware(Gatekeeper)  # type: ignore[attr-defined]

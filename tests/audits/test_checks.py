@@ -13,7 +13,13 @@ from models.spec import Gate
 
 def _check(verdict: str) -> Check:
     return Check(
-        id="x", kind="performance", metric="m", value=1.0, threshold=0.5, comparator=">=", verdict=verdict  # type: ignore[arg-type]
+        id="x",
+        kind="performance",
+        metric="m",
+        value=1.0,
+        threshold=0.5,
+        comparator=">=",
+        verdict=verdict,  # type: ignore[arg-type]
     )
 
 

@@ -1,0 +1,382 @@
+"""Tests of model cards (R19): sections, completeness, derived considerations, renderings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from audits.audit import AuditReport
+from audits.cards import (
+    FIRST_VERSION,
+    SECTIONS,
+    ModelCard,
+    build_card,
+    card_json,
+    missing_sections,
+    render_html,
+    render_markdown,
+)
+from models.spec import DecisionSpec
+from tests.audits.helpers import (
+    DATA_REPORT,
+    RUN_METRICS,
+    RUN_TAGS,
+    AuditFixture,
+    build_report,
+    make_spec,
+    parse,
+)
+
+WAIVER = {
+    "justification": "Age gap traced to <thin-file> applicants; remediation planned in Q3",
+    "requested_by": "ana.owner",
+    "approved_by": "rui.risk",
+    "at": "2025-01-05T10:00:00+00:00",
+}
+MCT_KEYS = ("model_details", "model_parameters", "quantitative_analysis", "considerations")
+DOCKET_KEYS = (
+    "fairness",
+    "gate",
+    "review_policy",
+    "reason_codes",
+    "factors",
+    "caveats",
+    "changes_since_champion",
+)
+MARKDOWN_HEADINGS = (
+    "## Model details",
+    "## Intended use",
+    "## Out-of-scope use",
+    "## Factors",
+    "## Metrics",
+    "## Evaluation data",
+    "## Training data",
+    "## Unitary fairness",
+    "## Intersectional fairness",
+    "## Gate outcome",
+    "## Review policy",
+    "## Reason-code catalogue",
+    "## Ethical considerations",
+    "## Caveats",
+    "## Changes since champion",
+)
+
+
+@pytest.fixture(scope="module")
+def spec() -> DecisionSpec:
+    return make_spec()
+
+
+@pytest.fixture(scope="module")
+def audit(spec: DecisionSpec) -> AuditFixture:
+    return build_report(spec)
+
+
+def card_for(
+    spec: DecisionSpec,
+    report: AuditReport | None,
+    *,
+    waiver: dict[str, Any] | None = None,
+    previous: AuditReport | None = None,
+    figures: dict[str, str] | None = None,
+) -> ModelCard:
+    return build_card(
+        spec,
+        version="3",
+        created_at="2025-01-02T00:00:00+00:00",
+        run_metrics=RUN_METRICS,
+        run_tags=RUN_TAGS,
+        data_report=DATA_REPORT,
+        report=report,
+        waiver=waiver,
+        previous=previous,
+        figures=figures,
+    )
+
+
+def test_card_with_an_audit_has_every_section(spec: DecisionSpec, audit: AuditFixture) -> None:
+    # when
+    card = card_for(spec, audit.report)
+    # then
+    assert missing_sections(card) == []
+    assert card.gate.outcome == audit.report.outcome
+    assert card.model_parameters.data.eval.rows == audit.report.n_test
+    assert card.model_parameters.data.train.rows == RUN_METRICS["rows_train"]
+    assert card.review_policy["approve_at"] == 0.6
+    assert [c.code for c in card.reason_codes.codes] == ["INC", "AMT"]
+
+
+def test_without_an_audit_metrics_fairness_and_gate_are_missing(spec: DecisionSpec) -> None:
+    # when
+    card = card_for(spec, None)
+    # then
+    assert missing_sections(card) == [
+        "metrics",
+        "unitary_fairness",
+        "intersectional_fairness",
+        "gate_outcome",
+    ]
+    assert any("No audit is stored" in c for c in card.caveats)
+
+
+def test_an_empty_policy_or_catalogue_is_named(audit: AuditFixture) -> None:
+    # given
+    no_policy = make_spec(policy=None)
+    no_reasons = make_spec(reasons=None)
+    # when / then
+    assert missing_sections(card_for(no_policy, build_report(no_policy).report)) == [
+        "review_policy"
+    ]
+    assert missing_sections(card_for(no_reasons, build_report(no_reasons).report)) == [
+        "reason_codes"
+    ]
+
+
+def test_bare_run_metrics_and_unknown_row_counts_are_accepted(
+    spec: DecisionSpec, audit: AuditFixture
+) -> None:
+    # when: metrics without the test_ prefix and without row counts
+    card = build_card(
+        spec,
+        version="3",
+        created_at="now",
+        run_metrics={"roc_auc": 0.5},
+        run_tags={},
+        data_report={},
+        report=None,
+        waiver=None,
+        previous=None,
+    )
+    # then
+    assert card.model_parameters.data.train.rows is None
+    assert "training_data" not in missing_sections(card)
+    assert any("test ROC AUC is 0.500, without an interval" in c for c in card.caveats)
+    assert "Rows: unknown" in render_markdown(card)
+
+
+def test_one_attribute_has_no_intersections_to_report() -> None:
+    # given
+    single = make_spec(attributes=("age_band",))
+    # when
+    card = card_for(single, build_report(single).report)
+    # then
+    assert card.fairness.intersectional == []
+    assert "no intersections" in card.fairness.note
+    assert missing_sections(card) == []
+
+
+def test_every_section_is_listed() -> None:
+    assert len(SECTIONS) == 14
+    assert SECTIONS[0] == "model_details"
+    assert SECTIONS[-1] == "caveats"
+
+
+def test_fairness_rows_carry_counts_rates_ratios_and_intervals(
+    spec: DecisionSpec, audit: AuditFixture
+) -> None:
+    # when
+    card = card_for(spec, audit.report)
+    # then
+    fairness = audit.report.fairness
+    assert [(r.attribute, r.group) for r in card.fairness.unitary] == [
+        (a.attribute, g.group) for a in fairness.attributes[:2] for g in a.groups
+    ]
+    assert len(card.fairness.intersectional) == len(fairness.attribute("age_band & marital").groups)
+    young = next(r for r in card.fairness.unitary if r.group == "18-34")
+    source = fairness.attribute("age_band").group("18-34")
+    assert young.n == source.n
+    assert young.selection_rate == source.selection_rate
+    assert young.selection_rate_ci is not None
+    assert young.selection_rate_ci.lower_bound == source.selection_rate_ci_low
+    assert young.impact_ratio_ci is not None
+    assert young.impact_ratio_ci.upper_bound == source.impact_ratio_ci_high
+    assert young.verdict == "FAIL"
+    assert len(card.fairness.summaries) == 6 * len(fairness.attributes)
+
+
+def test_performance_metrics_have_confidence_intervals(
+    spec: DecisionSpec, audit: AuditFixture
+) -> None:
+    # when
+    card = card_for(spec, audit.report)
+    # then
+    metrics = {(m.type, m.slice): m for m in card.quantitative_analysis.performance_metrics}
+    auc = metrics[("roc_auc", "overall (test split)")]
+    source = audit.report.performance["roc_auc"]
+    assert auc.value == source.value
+    assert auc.confidence_interval is not None
+    assert (auc.confidence_interval.lower_bound, auc.confidence_interval.upper_bound) == (
+        source.ci_low,
+        source.ci_high,
+    )
+    assert ("impact_ratio", "age_band=18-34") in metrics
+    assert ("selection_rate", "age_band=18-34 & marital=single") in metrics
+
+
+def test_considerations_are_derived_from_the_datasheet_and_the_audit(
+    spec: DecisionSpec, audit: AuditFixture
+) -> None:
+    # when
+    card = card_for(spec, audit.report)
+    # then
+    ethics = " ".join(
+        f"{r.name} {r.mitigation_strategy}" for r in card.considerations.ethical_considerations
+    )
+    sheet = spec.data.datasheet
+    assert sheet.known_biases in ethics
+    assert "Sensitive attribute 'age_band' (bands of 'age')" in ethics
+    assert "nor is its source column 'age'" in ethics
+    assert "impact_ratio[marital=widowed]" in ethics  # INSUFFICIENT_DATA
+    assert "age_band: 75+ (n=23, 1.5%)" in ethics  # left out of ratios
+    assert "Promotion is blocked while a check fails" in ethics
+    assert "Scores between 0.3 and 0.6 are referred" in ethics
+    caveats = " ".join(card.caveats)
+    assert sheet.known_gaps in caveats
+    assert "kept 2700" in caveats
+    assert "marital: widowed (n=43)" in caveats
+    assert [u.description for u in card.considerations.out_of_scope_uses] == spec.out_of_scope_use
+    assert card.considerations.use_cases[0].description == spec.intended_use
+
+
+def test_factors_list_the_groups_seen_in_the_audit(spec: DecisionSpec, audit: AuditFixture) -> None:
+    # when
+    with_audit = card_for(spec, audit.report)
+    without = card_for(spec, None)
+    # then
+    assert [(f.attribute, f.groups) for f in with_audit.factors] == [
+        ("age_band", ["18-34", "35-54", "55-74", "75+"]),
+        ("marital", ["married", "single", "widowed"]),
+    ]
+    assert without.factors[0].groups == ["18-34", "35-54", "55-74", "75+"]
+    assert without.factors[1].note == "groups unknown until an audit runs"
+    assert not any(f.model_input for f in with_audit.factors)
+
+
+def test_waiver_appears_everywhere(spec: DecisionSpec, audit: AuditFixture) -> None:
+    # when
+    card = card_for(spec, audit.report, waiver=WAIVER)
+    # then
+    assert card.gate.waiver is not None
+    assert card_json(card)["gate"]["waiver"] == WAIVER
+    assert any("Promoted under a waiver" in c for c in card.caveats)
+    assert any(
+        "approved by rui.risk" in r.mitigation_strategy
+        for r in card.considerations.ethical_considerations
+    )
+    markdown = render_markdown(card)
+    assert "requested by ana.owner, approved by rui.risk" in markdown
+    assert "&lt;thin-file&gt;" in markdown
+    page = parse(render_html(card))
+    assert "rui.risk" in page.ids["waiver"]
+    assert "<thin-file>" in page.ids["waiver"]  # escaped in the source, text once parsed
+
+
+def test_changes_since_champion(spec: DecisionSpec, audit: AuditFixture) -> None:
+    # given
+    previous = build_report(spec, seed=1, version="2").report
+    # when
+    first = card_for(spec, audit.report)
+    later = card_for(spec, audit.report, previous=previous)
+    # then
+    assert first.changes_since_champion.summary == FIRST_VERSION
+    assert first.model_details.version.diff == FIRST_VERSION
+    changes = later.changes_since_champion
+    assert changes.previous_champion == "2"
+    deltas = {d.metric: d for d in changes.deltas}
+    auc_now = audit.report.performance["roc_auc"].value
+    auc_before = previous.performance["roc_auc"].value
+    assert auc_now is not None and auc_before is not None
+    assert deltas["roc_auc"].delta == pytest.approx(auc_now - auc_before)
+    assert "min_impact_ratio" in deltas
+    assert "champion version 2" in later.model_details.version.diff
+
+
+def test_a_champion_without_an_audit_is_not_a_first_version(spec: DecisionSpec) -> None:
+    # given
+    report = build_report(spec, champion_version="1").report
+    # when
+    card = card_for(spec, report)
+    # then
+    assert card.changes_since_champion.previous_champion == "1"
+    assert "no stored audit" in card.changes_since_champion.summary
+
+
+def test_json_uses_model_card_toolkit_names(spec: DecisionSpec, audit: AuditFixture) -> None:
+    # when
+    data = card_json(card_for(spec, audit.report))
+    # then
+    for key in (*MCT_KEYS, *DOCKET_KEYS):
+        assert data[key], key
+    details = data["model_details"]
+    assert {"name", "overview", "version", "owners", "licenses", "references", "path"} <= set(
+        details
+    )
+    assert set(details["version"]) == {"name", "date", "diff"}
+    params = data["model_parameters"]
+    assert set(params) == {"model_architecture", "data", "input_format", "output_format"}
+    assert params["data"]["train"]["sensitive"]["sensitive_data"] == ["age_band", "marital"]
+    metric = data["quantitative_analysis"]["performance_metrics"][0]
+    assert set(metric) == {"type", "value", "slice", "confidence_interval"}
+    assert set(metric["confidence_interval"]) == {"lower_bound", "upper_bound"}
+    considerations = data["considerations"]
+    assert set(considerations) == {
+        "users",
+        "use_cases",
+        "out_of_scope_uses",
+        "limitations",
+        "tradeoffs",
+        "ethical_considerations",
+    }
+    assert set(considerations["ethical_considerations"][0]) == {"name", "mitigation_strategy"}
+    assert set(data["fairness"]) >= {"unitary", "intersectional"}
+    assert ModelCard.model_validate(data) == card_for(spec, audit.report)
+
+
+def test_markdown_has_every_section(spec: DecisionSpec, audit: AuditFixture) -> None:
+    # when
+    markdown = render_markdown(card_for(spec, audit.report))
+    # then
+    positions = [markdown.index(heading) for heading in MARKDOWN_HEADINGS]
+    assert positions == sorted(positions)
+    assert "Incomplete" not in markdown
+    assert "| age_band | 18-34 | 587 |" in markdown
+    assert "Toy eligibility model &lt;b&gt;for tests&lt;/b&gt;." in markdown
+
+
+def test_markdown_flags_an_incomplete_card(spec: DecisionSpec) -> None:
+    markdown = render_markdown(card_for(spec, None))
+    assert "> Incomplete: empty sections: metrics, unitary_fairness" in markdown
+    assert "No audit: no results." in markdown
+
+
+def test_html_is_self_contained_escaped_and_has_group_tables(
+    spec: DecisionSpec, audit: AuditFixture
+) -> None:
+    # given
+    from audits.plots import audit_figures
+
+    figures = audit_figures(audit.report, audit.y, audit.scores, audit.groups)
+    card = card_for(spec, audit.report, figures=figures)
+    # when
+    html = render_html(card)
+    page = parse(html)
+    # then
+    groups = page.tables_of("groups")
+    assert [len(t["rows"]) for t in groups] == [  # type: ignore[arg-type]
+        len(card.fairness.unitary),
+        len(card.fairness.intersectional),
+    ]
+    assert "<b>for tests</b>" not in html
+    assert "&lt;b&gt;for tests&lt;/b&gt;" in html
+    assert set(SECTIONS) <= set(page.ids)
+    assert len(page.images) == 3
+    assert all((img["src"] or "").startswith("data:image/png;base64,") for img in page.images)
+    assert "<link" not in html and "<script" not in html
+    assert "missing" not in page.ids
+
+
+def test_html_of_an_incomplete_card_says_so(spec: DecisionSpec) -> None:
+    page = parse(render_html(card_for(spec, None)))
+    assert "gate_outcome" in page.ids["missing"]
+    assert page.tables_of("groups") == []

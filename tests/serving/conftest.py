@@ -1,0 +1,114 @@
+"""Serving fixtures: fresh log databases on each backend, and a registry with served champions."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from audits.audit import run_audit
+from audits.promotion import Waiver, promote
+from docket.usecases import resolve_spec
+from models.settings import Settings
+from models.spec import load_spec
+from serving.engine import DecisionEngine
+from serving.log.engine import normalise_url
+from training.synthetic import write_synthetic
+from training.train import train_use_case
+
+POSTGRES_URL_ENV = "DOCKET_TEST_POSTGRES_URL"
+
+
+def _skip(reason: str) -> None:
+    print(reason)
+    pytest.skip(reason)
+
+
+def _postgres_schema() -> Iterator[str]:
+    """A fresh schema ``docket_test_<random>`` on $DOCKET_TEST_POSTGRES_URL, dropped after.
+
+    The URL returned puts that schema first on the search_path, so every table
+    (and the alembic version table) lands in it and tests never see each other's rows.
+    """
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        _skip(f"{POSTGRES_URL_ENV} is not set: skipping the PostgreSQL variant")
+        return
+    server = normalise_url(base)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    name = f"docket_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{name}"'))
+    except SQLAlchemyError as error:
+        admin.dispose()
+        shown = server.render_as_string(hide_password=True)
+        _skip(f"PostgreSQL at {shown} is unreachable ({type(error).__name__}): skipping")
+        return
+    try:
+        url = server.update_query_dict({"options": f"-csearch_path={name}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of an empty database (not migrated): a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'decisions.db'}"
+        return
+    yield from _postgres_schema()
+
+
+# --------------------------------------------------------------------------------------
+# A registry with served champions, shared by the engine and end-to-end tests
+# --------------------------------------------------------------------------------------
+
+WAIVER = {
+    "justification": (
+        "Test fixture only: serve a model whose audit failed so that every serving path"
+        " can be exercised; never done outside tests."
+    ),
+    "requested_by": "test-model-owner",
+    "approved_by": "test-risk-officer",
+}
+
+
+@pytest.fixture(scope="session")
+def served_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Shipped use cases promoted with a (test-only) waiver; a synthetic one promoted on PASS."""
+    home = tmp_path_factory.mktemp("served-home")
+    settings = Settings(
+        home=home,
+        tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
+        artifact_root=home / "artifacts",
+        database_url=f"sqlite:///{home / 'decisions.db'}",
+    )
+    for name in ("credit-eligibility", "retention-propensity"):
+        spec = resolve_spec(name)
+        trained = train_use_case(spec, settings)
+        report = run_audit(spec, settings, version=trained.version)
+        waiver = None if report.outcome == "PASS" else Waiver(**WAIVER)
+        promote(spec, settings, trained.version, requested_by="test-model-owner", waiver=waiver)
+    synth = load_spec(write_synthetic(home / "synth", rows=3000, disparity=1.5, seed=3))
+    trained = train_use_case(synth, settings, mitigation="reweighing")
+    assert run_audit(synth, settings, version=trained.version).outcome == "PASS"
+    promote(synth, settings, trained.version, requested_by="test-model-owner")
+    return settings
+
+
+@pytest.fixture(scope="module")
+def engine(served_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> DecisionEngine:
+    db = tmp_path_factory.mktemp("engine-db") / "decisions.db"
+    settings = served_settings.model_copy(update={"database_url": f"sqlite:///{db}"})
+    e = DecisionEngine(settings)
+    e.start()
+    return e
