@@ -9,7 +9,9 @@ from models.ood import OODDetector
 
 def _fitted() -> OODDetector:
     rng = np.random.default_rng(0)
-    X = np.column_stack([rng.normal(50, 10, 5000), rng.normal(0, 1, 5000), rng.integers(0, 2, 5000)])
+    X = np.column_stack(
+        [rng.normal(50, 10, 5000), rng.normal(0, 1, 5000), rng.integers(0, 2, 5000)]
+    )
     X[:, 1] += X[:, 0] / 10  # correlated numerics
     return OODDetector(kinds=["numeric", "numeric", "categorical"], names=["a", "b", "c"]).fit(X)
 

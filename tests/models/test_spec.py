@@ -206,8 +206,9 @@ def test_policy_band_and_rules() -> None:
 def test_gate_threshold_inside_policy_band() -> None:
     raw = _credit()
     raw["gate"]["decision_threshold"] = 0.9
-    assert "gate.decision_threshold must lie between policy.decline_below and policy.approve_at" in (
-        _problems(raw)
+    assert (
+        "gate.decision_threshold must lie between policy.decline_below and policy.approve_at"
+        in (_problems(raw))
     )
 
 
