@@ -108,9 +108,11 @@ def load_json(client: MlflowClient, run_id: str, artifact_path: str) -> Any:
         return json.loads(Path(local).read_text(encoding="utf-8"))
 
 
-def serving_spec(client: MlflowClient, mv: ModelVersion, fallback: DecisionSpec) -> DecisionSpec:
-    """The spec a version was promoted under (its policy and reasons), else ``fallback``."""
-    path = (mv.tags or {}).get(SERVING_SPEC_TAG)
+def serving_spec(
+    client: MlflowClient, mv: ModelVersion, fallback: DecisionSpec, path: str | None = None
+) -> DecisionSpec:
+    """The spec a version was promoted under (or the artifact ``path``), else ``fallback``."""
+    path = path or (mv.tags or {}).get(SERVING_SPEC_TAG)
     if not path:
         return fallback
     raw = load_json(client, run_id_of(mv), path)

@@ -102,9 +102,11 @@ def load_served(
     """Load one registered version with the spec it was promoted under (or ``spec_ref``)."""
     mv = client.get_model_version(use_case, version)
     model: DecisionModel = registry.load_model(client, use_case, version)
-    if spec_ref is not None and spec_ref != "model":
-        mv.tags = {**(mv.tags or {}), registry.SERVING_SPEC_TAG: spec_ref}
-    spec = model.spec if spec_ref == "model" else registry.serving_spec(client, mv, model.spec)
+    spec = (
+        model.spec
+        if spec_ref == "model"
+        else registry.serving_spec(client, mv, model.spec, spec_ref)
+    )
     if spec.policy is None or spec.reasons is None:
         raise NotServed(
             f"use case {use_case!r} version {version}: the spec has no [policy] or [reasons]"
@@ -122,7 +124,7 @@ def load_served(
         builder=RationaleBuilder(model, spec),
         explainer_version=explainer_version(model),
         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        spec_ref=(mv.tags or {}).get(registry.SERVING_SPEC_TAG, "model"),
+        spec_ref=spec_ref or (mv.tags or {}).get(registry.SERVING_SPEC_TAG, "model"),
     )
 
 

@@ -1,0 +1,227 @@
+"""The decision engine in process: paths, rationale rules, recourse, stop switch, record, replay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from models.settings import Settings
+from serving.engine import DecisionEngine, NotServed, RecordFailed, UnknownUseCase
+from serving.log import DecisionLog
+from serving.replay import replay_decision
+from serving.validation import DecideRequest, InvalidFeatures
+
+from .paths import rows_by_path
+
+USE_CASES = ["credit-eligibility", "retention-propensity"]
+
+
+def _decide(engine: DecisionEngine, use_case: str, features: dict, **kw: object) -> dict:
+    return engine.decide(DecideRequest(use_case=use_case, features=features, **kw), "tester")
+
+
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_approve_decline_and_refer_paths(engine: DecisionEngine, use_case: str) -> None:
+    paths = rows_by_path(engine, use_case)
+    policy = engine.served(use_case).spec.policy
+    assert policy is not None
+    for features in paths["approve"]:
+        d = _decide(engine, use_case, features)
+        assert d["outcome"] == "approved" and d["status"] == "final" and d["recourse"] is None
+    for features in paths["decline"]:
+        d = _decide(engine, use_case, features)
+        if policy.refer_adverse:
+            assert d["outcome"] == "referred"
+            assert [r["rule"] for r in d["referral_reasons"]] == ["adverse_review"]
+        else:
+            assert d["outcome"] == "declined" and d["status"] == "final"
+        assert d["recommendation"] == "decline" and d["recourse"] is not None
+    for features in paths["uncertain"]:
+        d = _decide(engine, use_case, features)
+        assert d["outcome"] == "referred" and d["status"] == "pending_review"
+        assert d["case_id"] and d["review_deadline"]
+        assert "uncertain_score" in [r["rule"] for r in d["referral_reasons"]]
+    assert all(paths.values()), {k: len(v) for k, v in paths.items()}
+
+
+def test_final_decline_on_a_policy_without_adverse_review(engine: DecisionEngine) -> None:
+    paths = rows_by_path(engine, "synthetic-eligibility")
+    d = _decide(engine, "synthetic-eligibility", paths["decline"][0])
+    assert (d["outcome"], d["status"]) == ("declined", "final")
+
+
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_rationale_is_exact_and_reasons_follow_the_rules(
+    engine: DecisionEngine, use_case: str
+) -> None:
+    served = engine.served(use_case)
+    paths = rows_by_path(engine, use_case, per_path=8)
+    for features in [f for fs in paths.values() for f in fs]:
+        d = _decide(engine, use_case, features)
+        r = d["rationale"]
+        total = r["base_value"] + sum(c["contribution"] for c in r["contributions"])
+        assert abs(total - r["log_odds"]) <= 1e-6
+        assert [c["feature"] for c in r["contributions"]] == served.model.feature_names
+        if d["recommendation"] != "approve":
+            reasons = d["reasons"]
+            assert 1 <= len(reasons) <= 4
+            contributions = [x["contribution"] for x in reasons]
+            assert contributions == sorted(contributions)
+            for reason in reasons:
+                assert set(reason["features"]) <= set(served.model.feature_names)
+        assert "automated system" in d["notice"] and d["decision_id"] in d["notice"]
+
+
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_recourse_flips_the_outcome_when_rescored(engine: DecisionEngine, use_case: str) -> None:
+    served = engine.served(use_case)
+    policy = served.spec.policy
+    assert policy is not None
+    paths = rows_by_path(engine, use_case, per_path=8)
+    found = 0
+    for features in paths["decline"] + paths["uncertain"]:
+        recourse = _decide(engine, use_case, features)["recourse"]
+        if not recourse["found"]:
+            assert "No change" in recourse["message"]
+            continue
+        found += 1
+        changed = dict(features)
+        for change in recourse["changes"]:
+            assert served.spec.features[change["feature"]].actionable
+            changed[change["feature"]] = change["to_value"]
+        rescored = float(served.model.score(served.model.encode_records([changed]))[0])
+        assert rescored >= policy.approve_at
+    assert found > 0
+
+
+def test_stop_switch_refers_everything_and_is_logged(engine: DecisionEngine) -> None:
+    approve = rows_by_path(engine, "synthetic-eligibility")["approve"][0]
+    engine.set_stopped("synthetic-eligibility", True, "ops", "incident 7: drift suspected")
+    try:
+        d = _decide(engine, "synthetic-eligibility", approve)
+        assert d["outcome"] == "referred"
+        assert d["referral_reasons"][0]["rule"] == "stop_switch"
+    finally:
+        engine.set_stopped("synthetic-eligibility", False, "ops", "incident 7 closed")
+    assert _decide(engine, "synthetic-eligibility", approve)["outcome"] == "approved"
+    actions = [e.digest["action"] for e in engine.log.entries_for("switch:synthetic-eligibility")]
+    assert actions[-2:] == ["stop", "resume"]
+
+
+def test_consent_withheld_is_referred(engine: DecisionEngine) -> None:
+    approve = rows_by_path(engine, "synthetic-eligibility")["approve"][0]
+    d = _decide(engine, "synthetic-eligibility", approve, automated_decision_consent=False)
+    assert d["outcome"] == "referred" and d["referral_reasons"][0]["rule"] == "consent_withheld"
+
+
+def test_unknown_and_unserved_use_cases(engine: DecisionEngine) -> None:
+    with pytest.raises(UnknownUseCase, match="served use cases: \\['credit-eligibility'"):
+        _decide(engine, "mortgage", {})
+    engine._unserved["dormant"] = "no champion: no version has passed the gate and been promoted"
+    try:
+        with pytest.raises(NotServed, match="no champion"):
+            _decide(engine, "dormant", {})
+    finally:
+        del engine._unserved["dormant"]
+
+
+def test_invalid_features_write_nothing(engine: DecisionEngine) -> None:
+    before = engine.log.head().seq
+    with pytest.raises(InvalidFeatures):
+        _decide(engine, "credit-eligibility", {"Amount": -1})
+    assert engine.log.head().seq == before
+
+
+def test_record_holds_versions_and_personal_data_apart(engine: DecisionEngine) -> None:
+    approve = rows_by_path(engine, "credit-eligibility")["approve"][0]
+    d = _decide(engine, "credit-eligibility", approve, application_ref="APP-1")
+    entry = engine.log.entries_for(d["decision_id"])[0]
+    for key in (
+        "model_version",
+        "policy_version",
+        "explainer_version",
+        "catalogue_version",
+        "score",
+        "outcome",
+        "reasons",
+        "rationale",
+        "decided_at",
+        "use_case",
+    ):
+        assert key in entry.digest
+    assert entry.payload_hash == d["input_hash"]
+    assert "value" not in entry.digest["rationale"]["contributions"][0]
+    assert "APP-1" not in str(entry.digest)
+    assert engine.log.get_payload(entry.entry_id).payload["application_ref"] == "APP-1"
+
+
+def test_fail_closed_when_the_record_cannot_be_written(
+    served_settings: Settings, tmp_path: Path
+) -> None:
+    settings = served_settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'd.db'}"})
+    e = DecisionEngine(settings)
+    e.start()
+    approve = rows_by_path(e, "synthetic-eligibility")["approve"][0]
+    with e.log.engine.begin() as conn:  # the log table disappears under the service
+        conn.execute(text("ALTER TABLE log_entries RENAME TO gone"))
+    with pytest.raises(RecordFailed, match="could not be recorded, so no decision is given"):
+        _decide(e, "synthetic-eligibility", approve)
+
+
+def test_tampering_is_detected_and_replay_is_identical(
+    served_settings: Settings, tmp_path: Path
+) -> None:
+    settings = served_settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'd.db'}"})
+    e = DecisionEngine(settings)
+    e.start()
+    ids = []
+    for use_case in ("credit-eligibility", "retention-propensity"):
+        for fs in rows_by_path(e, use_case, per_path=3).values():
+            ids += [_decide(e, use_case, f)["decision_id"] for f in fs]
+    # replay: same score and reasons with the recorded versions
+    for decision_id in ids:
+        result = replay_decision(settings, e.log, decision_id)
+        assert result["identical"], result["differences"]
+    assert e.log.verify().ok
+    # change a score directly in the database
+    with e.log.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE log_entries SET digest = replace(digest, '\"score\":0.', '\"score\":0.9')"
+            " WHERE seq = 4"
+        )
+    result = e.log.verify()
+    assert not result.ok and result.first_broken_seq == 4
+
+
+@pytest.mark.postgres
+def test_decisions_on_postgres(served_settings: Settings, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the PostgreSQL variant only")
+    e = DecisionEngine(
+        served_settings.model_copy(update={"database_url": db_url}), DecisionLog(db_url)
+    )
+    e.start()
+    paths = rows_by_path(e, "credit-eligibility")
+    ids = [_decide(e, "credit-eligibility", f)["decision_id"] for fs in paths.values() for f in fs]
+    assert e.log.verify().ok and e.log.head().seq >= len(ids)
+    with e.log.engine.begin() as conn:
+        conn.execute(
+            text(
+                "DELETE FROM payloads WHERE entry_id = (SELECT entry_id FROM log_entries WHERE seq = 2)"
+            )
+        )
+        conn.execute(text("DELETE FROM log_entries WHERE seq = 2"))
+    assert e.log.verify().first_broken_seq == 2
+
+
+def test_reload_switches_champion(engine: DecisionEngine) -> None:
+    assert engine.reload()["changed"] == {}
+    assert set(engine.served_versions()) >= {
+        "credit-eligibility",
+        "retention-propensity",
+        "synthetic-eligibility",
+    }
+    assert np.isfinite(float(engine.served("credit-eligibility").version))
