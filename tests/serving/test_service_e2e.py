@@ -1,0 +1,254 @@
+"""End to end against a real `docket serve` (BentoML) process on a loopback port."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from models.settings import Settings
+from serving.engine import DecisionEngine
+from serving.keys import create_key
+from serving.log import DecisionLog
+
+from .paths import rows_by_path
+from .server import docket_server
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def service(
+    served_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, str], Settings]]:
+    work = tmp_path_factory.mktemp("e2e")
+    settings = served_settings.model_copy(
+        update={"database_url": f"sqlite:///{work / 'decisions.db'}"}
+    )
+    log = DecisionLog(settings.database_url)
+    log.migrate()
+    keys = {
+        role: create_key(log.engine, role, f"test {role}")[0]
+        for role in ("application", "reviewer", "auditor", "admin")
+    }
+    with docket_server(settings, work) as url:
+        yield url, keys, settings
+
+
+def _post(url: str, key: str | None, body: object, path: str = "/decide") -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(f"{url}{path}", json=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("use_case", ["credit-eligibility", "retention-propensity"])
+def test_paths_over_http(service: tuple, engine: DecisionEngine, use_case: str) -> None:
+    url, keys, _ = service
+    paths = rows_by_path(engine, use_case, per_path=2)
+    seen = {}
+    for path, rows in paths.items():
+        for features in rows:
+            r = _post(url, keys["application"], {"use_case": use_case, "features": features})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            seen[path] = (body["outcome"], body["recommendation"])
+            assert body["model_version"] and body["explainer_version"] and body["policy_version"]
+            rationale = body["rationale"]
+            total = rationale["base_value"] + sum(
+                c["contribution"] for c in rationale["contributions"]
+            )
+            assert abs(total - rationale["log_odds"]) <= 1e-6
+            assert "automated system" in body["notice"]
+    assert seen["approve"] == ("approved", "approve")
+    assert seen["decline"][1] == "decline" and seen["decline"][0] in ("declined", "referred")
+    assert seen["uncertain"] == ("referred", "uncertain")
+
+
+def test_bad_inputs_get_clear_errors(service: tuple, engine: DecisionEngine) -> None:
+    url, keys, _ = service
+    good = rows_by_path(engine, "credit-eligibility", per_path=1)["approve"][0]
+    app = keys["application"]
+    cases: list[tuple[object, int, list[str]]] = [
+        ({"use_case": "credit-eligibility"}, 400, ["features: Field required"]),
+        (
+            {"use_case": "credit-eligibility", "features": good, "colour": "red"},
+            400,
+            ["colour: Extra inputs are not permitted; got 'red'"],
+        ),
+        (
+            {
+                "use_case": "credit-eligibility",
+                "features": good,
+                "automated_decision_consent": "perhaps",
+            },
+            400,
+            ["automated_decision_consent", "'perhaps'"],
+        ),
+        (
+            {"use_case": "credit-eligibility", "features": {**good, "Amount": "lots"}},
+            400,
+            ["must be a finite number; got 'lots'"],
+        ),
+        (
+            {"use_case": "credit-eligibility", "features": {**good, "Amount": 99999}},
+            400,
+            ["must be between 100 and 5000; got 99999"],
+        ),
+        (
+            {"use_case": "credit-eligibility", "features": {**good, "Home": "castle"}},
+            400,
+            [
+                "unknown category 'castle'; allowed: ['owner', 'rent', 'parents', 'priv', 'other', 'ignore']"
+            ],
+        ),
+        (
+            {
+                "use_case": "credit-eligibility",
+                "features": {k: v for k, v in good.items() if k != "Debt"},
+            },
+            400,
+            ["features", "Debt", "required feature is missing"],
+        ),
+        (
+            {"use_case": "mortgage", "features": good},
+            404,
+            [
+                "unknown use case 'mortgage'; served use cases: ['credit-eligibility', 'retention-propensity', 'synthetic-eligibility']"
+            ],
+        ),
+    ]
+    for body, status, fragments in cases:
+        r = _post(url, app, body)
+        assert r.status_code == status, (body, r.text)
+        for fragment in fragments:
+            assert fragment in r.text, (fragment, r.text)
+    malformed = httpx.post(
+        f"{url}/decide",
+        content=b'{"use_case": "credit-eligibility", "features": ',
+        headers={"Authorization": f"Bearer {app}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert malformed.status_code == 400 and "Invalid JSON" in malformed.text
+    huge = _post(
+        url,
+        app,
+        {"use_case": "credit-eligibility", "features": good, "application_ref": "x" * 100_000},
+    )
+    assert huge.status_code == 413 and "the limit is 65536 bytes" in huge.text
+
+
+def test_keys_and_roles(service: tuple) -> None:
+    url, keys, _ = service
+    body = {"use_case": "credit-eligibility", "features": {}}
+    assert _post(url, None, body).status_code == 401
+    r = _post(url, "dk_000000000000_notarealsecret", body)
+    assert r.status_code == 401 and "unknown or revoked" in r.text
+    r = _post(url, keys["reviewer"], body)
+    assert r.status_code == 403 and "role 'reviewer' may not POST /decide" in r.text
+    r = _post(url, keys["application"], {}, path="/admin/reload")
+    assert r.status_code == 403
+    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+
+
+def test_read_back_and_personal_data_needs_a_purpose(
+    service: tuple, engine: DecisionEngine
+) -> None:
+    url, keys, settings = service
+    features = rows_by_path(engine, "credit-eligibility", per_path=1)["approve"][0]
+    made = _post(
+        url,
+        keys["application"],
+        {"use_case": "credit-eligibility", "features": features, "application_ref": "APP-9"},
+    ).json()
+    auditor = {"Authorization": f"Bearer {keys['auditor']}"}
+    got = httpx.get(f"{url}/decisions/{made['decision_id']}", headers=auditor, timeout=30)
+    assert got.status_code == 200 and got.json()["score"] == made["score"]
+    assert "personal" not in got.json()
+    refused = httpx.get(
+        f"{url}/decisions/{made['decision_id']}?personal=true", headers=auditor, timeout=30
+    )
+    assert refused.status_code == 400 and "stated purpose" in refused.text
+    ok = httpx.get(
+        f"{url}/decisions/{made['decision_id']}",
+        params={"personal": "true", "purpose": "quarterly fair-lending audit"},
+        headers=auditor,
+        timeout=30,
+    )
+    assert ok.status_code == 200 and ok.json()["personal"]["application_ref"] == "APP-9"
+    log = DecisionLog(settings.database_url)
+    access = [e for e in log.entries_for(made["decision_id"]) if e.kind == "access"]
+    assert access and access[-1].digest["purpose"] == "quarterly fair-lending audit"
+    assert httpx.get(f"{url}/decisions/nope", headers=auditor, timeout=30).status_code == 404
+
+
+def test_stop_switch_and_reload_over_http(service: tuple, engine: DecisionEngine) -> None:
+    url, keys, _ = service
+    admin = keys["admin"]
+    features = rows_by_path(engine, "synthetic-eligibility", per_path=1)["approve"][0]
+    body = {"use_case": "synthetic-eligibility", "features": features}
+    assert (
+        _post(
+            url,
+            admin,
+            {"use_case": "synthetic-eligibility", "reason": "drift alarm"},
+            "/admin/stop",
+        ).status_code
+        == 200
+    )
+    stopped = _post(url, keys["application"], body).json()
+    assert (
+        stopped["outcome"] == "referred" and stopped["referral_reasons"][0]["rule"] == "stop_switch"
+    )
+    assert (
+        _post(
+            url,
+            admin,
+            {"use_case": "synthetic-eligibility", "reason": "drift cleared"},
+            "/admin/resume",
+        ).status_code
+        == 200
+    )
+    assert _post(url, keys["application"], body).json()["outcome"] == "approved"
+    reloaded = _post(url, admin, {}, "/admin/reload")
+    assert reloaded.status_code == 200 and reloaded.json()["changed"] == {}
+    verified = httpx.get(
+        f"{url}/log/verify", headers={"Authorization": f"Bearer {keys['auditor']}"}, timeout=30
+    )
+    assert verified.json()["ok"] is True, json.dumps(verified.json())
+
+
+def test_log_verify_and_replay_through_the_cli(
+    service: tuple, engine: DecisionEngine, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    url, keys, settings = service
+    features = rows_by_path(engine, "retention-propensity", per_path=1)["decline"][0]
+    made = _post(
+        url, keys["application"], {"use_case": "retention-propensity", "features": features}
+    ).json()
+    exe = str(Path(sys.executable).with_name("docket"))
+    env = {
+        **os.environ,
+        "DOCKET_HOME": str(settings.home),
+        "DOCKET_DATABASE_URL": settings.database_url,
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+    }
+    verify = subprocess.run(
+        [exe, "log", "verify"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert verify.returncode == 0 and verify.stdout.startswith("ok:"), verify.stdout + verify.stderr
+    replay = subprocess.run(
+        [exe, "replay", made["decision_id"], "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert json.loads(replay.stdout)["identical"] is True
