@@ -324,50 +324,107 @@ def card(
         typer.echo(text)
 
 
-@app.command()
-@user_errors
-def demo(as_json: JsonFlag = False) -> None:
-    """The main job: train, audit and promote every shipped use case, reporting honestly."""
+DEMO_SAMPLE = {
+    "income": 4200,
+    "debt": 2500,
+    "years_employed": 6,
+    "employment": "permanent",
+    "postcode_score": 0.3,
+}
+
+
+def _audit_and_maybe_promote(spec: Any, settings: Any, version: str) -> dict[str, Any]:
     from audits.audit import run_audit
     from audits.promotion import PromotionRefused
     from audits.promotion import promote as do_promote
+
+    report = run_audit(spec, settings, version=version, progress=progress)
+    promotion = "not promoted: audit " + report.outcome
+    if report.outcome == "PASS":
+        try:
+            event = do_promote(spec, settings, version, requested_by="docket-demo")
+            promotion = f"promoted to champion (was {event.previous_champion})"
+        except PromotionRefused as exc:
+            promotion = f"promotion refused: {exc}"
+    return {
+        "audit": {
+            "outcome": report.outcome,
+            "audit_id": report.audit_id,
+            "failing": [c.id for c in report.failing],
+        },
+        "promotion": promotion,
+    }
+
+
+@app.command()
+@user_errors
+def demo(
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="End by serving the champions.")
+    ] = True,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 3000,
+    as_json: JsonFlag = False,
+) -> None:
+    """The main job: train, audit and promote each use case, report honestly, then serve.
+
+    The shipped use cases are trained on real data and audited against their gates;
+    a failing one is reported and not promoted. A synthetic use case with a built-in
+    group disparity shows the gate failing, mitigation, a passing audit and promotion.
+    """
     from docket.usecases import SHIPPED_DIR, resolve_spec
     from models.settings import Settings
+    from serving.keys import create_key
+    from training.synthetic import write_synthetic
     from training.train import train_use_case
 
-    settings = Settings.from_env()
+    settings = Settings.from_env().ensure()
     progress(f"Docket state in {settings.home} (MLflow: {settings.tracking_uri})")
     results = []
     for path in sorted(SHIPPED_DIR.glob("*.toml")):
         spec = resolve_spec(str(path))
         trained = train_use_case(spec, settings, progress=progress)
-        report = run_audit(spec, settings, version=trained.version, progress=progress)
-        promotion = "not promoted: audit " + report.outcome
-        if report.outcome == "PASS":
-            try:
-                event = do_promote(spec, settings, trained.version, requested_by="docket-demo")
-                promotion = f"promoted to champion (was {event.previous_champion})"
-            except PromotionRefused as exc:
-                promotion = f"promotion refused: {exc}"
         results.append(
-            {
-                **trained.to_dict(),
-                "audit": {
-                    "outcome": report.outcome,
-                    "audit_id": report.audit_id,
-                    "failing": [c.id for c in report.failing],
-                },
-                "promotion": promotion,
-            }
+            {**trained.to_dict(), **_audit_and_maybe_promote(spec, settings, trained.version)}
         )
+
+    synth_path = write_synthetic(
+        settings.home / "specs",
+        rows=4000,
+        disparity=1.5,
+        seed=3,
+        spec_file="synthetic-eligibility.toml",
+        data_file="synthetic-eligibility.csv",
+    )
+    synth = resolve_spec(str(synth_path))
+    for mitigation in (None, "reweighing"):
+        trained = train_use_case(synth, settings, progress=progress, mitigation=mitigation)
+        results.append(
+            {**trained.to_dict(), **_audit_and_maybe_promote(synth, settings, trained.version)}
+        )
+
     emit(results, as_json, lambda rs: "\n".join(_demo_line(r) for r in rs))
+    if not serve_after:
+        return
+    key, _ = create_key(_log_store().engine, "application", "docket demo")
+    body = json.dumps({"use_case": synth.name, "features": DEMO_SAMPLE})
+    typer.echo(
+        f"\nServing the champions on http://127.0.0.1:{port} (Ctrl-C to stop). Try:\n"
+        f"  curl -s -X POST http://127.0.0.1:{port}/decide \\\n"
+        f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
+        f"    -d '{body}'\n"
+        "The application key above was created for this demo; only its hash is stored.",
+        err=True,
+    )
+    serve(host="127.0.0.1", port=port, workers=1)
 
 
 def _demo_line(r: dict[str, Any]) -> str:
     failing = r["audit"]["failing"]
+    mitigation = f" [mitigation: {r['mitigation']}]" if r.get("mitigation") else ""
     shown = ", ".join(failing[:6]) + (f" and {len(failing) - 6} more" if len(failing) > 6 else "")
     return (
         _train_line(r)
+        + mitigation
         + f"\n  audit: {r['audit']['outcome']}"
         + (f" (failing: {shown})" if failing else "")
         + f"\n  {r['promotion']}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from models.settings import Settings
 from models.spec import DecisionSpec, SpecError, load_spec
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "specs"
@@ -21,9 +22,9 @@ class UnknownUseCase(LookupError):
 
 
 def spec_dirs() -> list[Path]:
-    """Shipped specs first, then folders listed in ``DOCKET_SPEC_DIRS`` (os.pathsep separated)."""
+    """Shipped specs, then ``$DOCKET_HOME/specs``, then folders in ``DOCKET_SPEC_DIRS``."""
     extra = [Path(p) for p in os.environ.get("DOCKET_SPEC_DIRS", "").split(os.pathsep) if p]
-    return [SHIPPED_DIR, *extra]
+    return [SHIPPED_DIR, Settings.from_env().home / "specs", *extra]
 
 
 def known_specs() -> dict[str, Path]:

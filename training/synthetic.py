@@ -169,14 +169,16 @@ def write_synthetic(
     seed: int = 0,
     family: str = "logistic",
     name: str = "synthetic-eligibility",
+    spec_file: str = "spec.toml",
+    data_file: str = "data.csv",
 ) -> Path:
-    """Write ``data.csv`` and ``spec.toml`` into ``out_dir``; return the spec's path."""
+    """Write the data set and its spec into ``out_dir``; return the spec's path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    make_frame(rows, disparity, seed).to_csv(out / "data.csv", index=False)
-    spec_path = out / "spec.toml"
+    make_frame(rows, disparity, seed).to_csv(out / data_file, index=False)
+    spec_path = out / spec_file
+    text = _SPEC_TEMPLATE.format(seed=seed, disparity=disparity, family=family, name=name)
     spec_path.write_text(
-        _SPEC_TEMPLATE.format(seed=seed, disparity=disparity, family=family, name=name),
-        encoding="utf-8",
+        text.replace('source = "data.csv"', f'source = "{data_file}"'), encoding="utf-8"
     )
     return spec_path
