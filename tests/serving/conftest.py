@@ -11,15 +11,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from audits.audit import run_audit
-from audits.promotion import Waiver, promote
-from docket.usecases import resolve_spec
 from models.settings import Settings
-from models.spec import load_spec
 from serving.engine import DecisionEngine
 from serving.log.engine import normalise_url
-from training.synthetic import write_synthetic
-from training.train import train_use_case
 
 POSTGRES_URL_ENV = "DOCKET_TEST_POSTGRES_URL"
 
@@ -66,43 +60,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'decisions.db'}"
         return
     yield from _postgres_schema()
-
-
-# --------------------------------------------------------------------------------------
-# A registry with served champions, shared by the engine and end-to-end tests
-# --------------------------------------------------------------------------------------
-
-WAIVER = {
-    "justification": (
-        "Test fixture only: serve a model whose audit failed so that every serving path"
-        " can be exercised; never done outside tests."
-    ),
-    "requested_by": "test-model-owner",
-    "approved_by": "test-risk-officer",
-}
-
-
-@pytest.fixture(scope="session")
-def served_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Shipped use cases promoted with a (test-only) waiver; a synthetic one promoted on PASS."""
-    home = tmp_path_factory.mktemp("served-home")
-    settings = Settings(
-        home=home,
-        tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
-        artifact_root=home / "artifacts",
-        database_url=f"sqlite:///{home / 'decisions.db'}",
-    )
-    for name in ("credit-eligibility", "retention-propensity"):
-        spec = resolve_spec(name)
-        trained = train_use_case(spec, settings)
-        report = run_audit(spec, settings, version=trained.version)
-        waiver = None if report.outcome == "PASS" else Waiver(**WAIVER)
-        promote(spec, settings, trained.version, requested_by="test-model-owner", waiver=waiver)
-    synth = load_spec(write_synthetic(home / "synth", rows=3000, disparity=1.5, seed=3))
-    trained = train_use_case(synth, settings, mitigation="reweighing")
-    assert run_audit(synth, settings, version=trained.version).outcome == "PASS"
-    promote(synth, settings, trained.version, requested_by="test-model-owner")
-    return settings
 
 
 @pytest.fixture(scope="module")
