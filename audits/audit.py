@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 
@@ -192,6 +193,28 @@ def latest_report(client: MlflowClient, use_case: str, version: str) -> AuditRep
     return AuditReport.model_validate(raw)
 
 
+def evaluate_gate(
+    gate: Gate, y: np.ndarray, scores: np.ndarray, groups: pd.DataFrame
+) -> tuple[np.ndarray, FairnessResult, dict[str, Interval], list[Check]]:
+    """Decisions, fairness, performance and the gate's checks for scored, grouped rows."""
+    decisions = (scores >= gate.decision_threshold).astype(np.int64)
+    fairness = evaluate_fairness(
+        y,
+        decisions,
+        {c: groups[c].to_numpy() for c in groups.columns},
+        scores,
+        min_group_size=gate.min_group_size,
+        min_share=gate.min_share_for_ratios,
+        n_boot=gate.n_boot,
+        confidence=gate.confidence,
+        seed=gate.seed,
+        correction=gate.correction,
+    )
+    perf = performance_intervals(y, scores, gate.n_boot, gate.confidence, gate.seed)
+    checks = _performance_checks(perf, gate) + fairness_checks(fairness, gate)
+    return decisions, fairness, perf, checks
+
+
 def run_audit(
     spec: DecisionSpec,
     settings: Settings,
@@ -222,24 +245,9 @@ def run_audit(
     rows = registry.load_frame(client, run_id, registry.TEST_SPLIT_ARTIFACT)
     y = rows["__target"].to_numpy(dtype=np.int64)
     scores = model.score(model.encode(rows))
-    decisions = (scores >= gate.decision_threshold).astype(np.int64)
     groups = sensitive_labels(spec, rows)
-
     progress(f"[{spec.name}] {len(rows)} test rows; bootstrap with {gate.n_boot} resamples")
-    fairness = evaluate_fairness(
-        y,
-        decisions,
-        {c: groups[c].to_numpy() for c in groups.columns},
-        scores,
-        min_group_size=gate.min_group_size,
-        min_share=gate.min_share_for_ratios,
-        n_boot=gate.n_boot,
-        confidence=gate.confidence,
-        seed=gate.seed,
-        correction=gate.correction,
-    )
-    perf = performance_intervals(y, scores, gate.n_boot, gate.confidence, gate.seed)
-    checks = _performance_checks(perf, gate) + fairness_checks(fairness, gate)
+    decisions, fairness, perf, checks = evaluate_gate(gate, y, scores, groups)
 
     champion = registry.alias_version(client, spec.name, registry.CHAMPION)
     report = AuditReport(

@@ -506,14 +506,7 @@ def keys_revoke(
 def log_verify(as_json: JsonFlag = False) -> None:
     """Check the whole hash chain; name the first broken record. Exit 1 if broken."""
     result = _log_store().verify()
-    out = {
-        "ok": result.ok,
-        "entries_checked": result.entries_checked,
-        "first_broken_seq": result.first_broken_seq,
-        "first_broken_entry_id": result.first_broken_entry_id,
-        "problem": None if result.problem is None else str(result.problem),
-        "detail": result.detail,
-    }
+    out = result.to_dict()
     emit(
         out,
         as_json,

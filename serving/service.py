@@ -96,15 +96,7 @@ def resume(body: SwitchRequest, request: Request) -> dict[str, Any]:
 
 @extra.get("/log/verify")
 def verify_log() -> dict[str, Any]:
-    result = engine().log.verify()
-    return {
-        "ok": result.ok,
-        "entries_checked": result.entries_checked,
-        "first_broken_seq": result.first_broken_seq,
-        "first_broken_entry_id": result.first_broken_entry_id,
-        "problem": None if result.problem is None else str(result.problem),
-        "detail": result.detail,
-    }
+    return engine().log.verify().to_dict()
 
 
 def _reload_every(seconds: float, stop: threading.Event) -> None:

@@ -119,6 +119,17 @@ class VerifyResult:
     def __bool__(self) -> bool:
         return self.ok
 
+    def to_dict(self) -> dict[str, object]:
+        """The JSON-ready summary shown by the CLI and the API."""
+        return {
+            "ok": self.ok,
+            "entries_checked": self.entries_checked,
+            "first_broken_seq": self.first_broken_seq,
+            "first_broken_entry_id": self.first_broken_entry_id,
+            "problem": None if self.problem is None else str(self.problem),
+            "detail": self.detail,
+        }
+
 
 def verify_chain(session: Session, *, batch_size: int = 1000) -> VerifyResult:
     """Verify the chain, its head and the payloads visible to ``session``.

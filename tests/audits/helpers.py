@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audits.audit import AuditReport, performance_intervals
-from audits.checks import RULE_TEXT, fairness_checks, outcome_of, threshold_check
-from audits.fairness import evaluate_fairness
+from audits.audit import AuditReport, evaluate_gate
+from audits.checks import RULE_TEXT, outcome_of
 from models.spec import DecisionSpec, Gate, parse_spec
 
 # Group shares: "75+" is under the 2% share (left out of ratios); "widowed" is above
@@ -52,35 +51,7 @@ def build_report(
     gate = spec.gate or Gate()
     y, scores, groups = synthetic_rows(n, seed)
     groups = groups[[a for a in spec.sensitive.attributes if a in groups.columns]]
-    decisions = (scores >= gate.decision_threshold).astype(np.int64)
-    fairness = evaluate_fairness(
-        y,
-        decisions,
-        {c: groups[c].to_numpy() for c in groups.columns},
-        scores,
-        min_group_size=gate.min_group_size,
-        min_share=gate.min_share_for_ratios,
-        n_boot=gate.n_boot,
-        confidence=gate.confidence,
-        seed=gate.seed,
-        correction=gate.correction,
-    )
-    perf = performance_intervals(y, scores, gate.n_boot, gate.confidence, gate.seed)
-    auc = perf["roc_auc"]
-    checks = [
-        threshold_check(
-            id="roc_auc",
-            kind="performance",
-            metric="roc_auc",
-            value=auc.value,
-            ci_low=auc.ci_low,
-            ci_high=auc.ci_high,
-            threshold=gate.min_roc_auc,
-            comparator=">=",
-            rule=gate.rule,
-        ),
-        *fairness_checks(fairness, gate),
-    ]
+    decisions, fairness, perf, checks = evaluate_gate(gate, y, scores, groups)
     report = AuditReport(
         audit_id=f"audit-{seed}-{version}",
         created_at="2025-01-02T03:04:05+00:00",
