@@ -562,8 +562,7 @@ def serve(
     from models.settings import Settings
 
     settings = Settings.from_env().ensure()
-    env = dict(os.environ)
-    env["DOCKET_HOME"] = str(settings.home)
+    env = {**os.environ, **settings.as_env()}
     env.setdefault("BENTOML_HOME", str(settings.home / "bentoml"))
     env["BENTOML_CONFIG_OPTIONS"] = (
         env.get("BENTOML_CONFIG_OPTIONS", "") + f" services.Docket.workers={workers}"

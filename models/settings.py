@@ -30,6 +30,30 @@ class Settings(BaseModel):
             database_url=database,
         )
 
+    @classmethod
+    def local(cls, home: str | Path) -> Settings:
+        """The embedded defaults under ``home``, ignoring the environment."""
+        root = Path(home).resolve()
+        return cls(
+            home=root,
+            tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+            artifact_root=root / "artifacts",
+            database_url=f"sqlite:///{root / 'decisions.db'}",
+        )
+
+    def as_env(self) -> dict[str, str]:
+        """Environment variables that give a child process these same settings.
+
+        MLflow's ``set_tracking_uri``/``set_registry_uri`` write ``MLFLOW_*`` variables
+        into this process's environment, so children must get them set explicitly.
+        """
+        return {
+            "DOCKET_HOME": str(self.home),
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "MLFLOW_REGISTRY_URI": self.tracking_uri,
+            "DOCKET_DATABASE_URL": self.database_url,
+        }
+
     def ensure(self) -> Settings:
         """Create the state folder (called by commands, not at import)."""
         self.home.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ def docket_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "docket-home"
     monkeypatch.setenv("DOCKET_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.delenv("DOCKET_DATABASE_URL", raising=False)
     return home
 
@@ -72,12 +73,7 @@ WAIVER = {
 def served_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Shipped use cases promoted with a (test-only) waiver; a synthetic one promoted on PASS."""
     home = tmp_path_factory.mktemp("served-home")
-    settings = Settings(
-        home=home,
-        tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
-        artifact_root=home / "artifacts",
-        database_url=f"sqlite:///{home / 'decisions.db'}",
-    )
+    settings = Settings.local(home)
     for name in ("credit-eligibility", "retention-propensity"):
         spec = resolve_spec(name)
         trained = train_use_case(spec, settings)

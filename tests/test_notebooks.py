@@ -14,9 +14,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.p
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_walkthrough_runs(notebook: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "DOCKET_HOME": str(tmp_path / "home"), "MPLBACKEND": "Agg"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("DOCKET_DATABASE_URL", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DOCKET_"))}
+    env.update({"DOCKET_HOME": str(tmp_path / "home"), "MPLBACKEND": "Agg"})
     out = subprocess.run(
         [sys.executable, str(notebook)],
         env=env,

@@ -11,13 +11,14 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from docket.cli import app
+from models.settings import Settings
 
 runner = CliRunner()
 
 
 def _docket(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("docket")
-    env = {**os.environ, "DOCKET_HOME": str(home)}
+    env = {**os.environ, **Settings.local(home).as_env()}
     return subprocess.run(
         [str(exe), *args], capture_output=True, text=True, env=env, timeout=300, check=False
     )

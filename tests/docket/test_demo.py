@@ -10,10 +10,11 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from models.settings import Settings
+
 
 def test_demo_pipeline(tmp_path: Path) -> None:
-    env = {**os.environ, "DOCKET_HOME": str(tmp_path / "home")}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = {**os.environ, **Settings.local(tmp_path / "home").as_env()}
     exe = str(Path(sys.executable).with_name("docket"))
     out = subprocess.run(
         [exe, "demo", "--no-serve", "--json"],

@@ -31,9 +31,7 @@ def docket_server(settings: Settings, workdir: Path, workers: int = 1) -> Iterat
     port = free_port()
     env = {
         **os.environ,
-        "DOCKET_HOME": str(settings.home),
-        "DOCKET_DATABASE_URL": settings.database_url,
-        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        **settings.as_env(),
         "BENTOML_HOME": str(workdir / "bentoml"),
         "DOCKET_RELOAD_SECONDS": "0",
     }

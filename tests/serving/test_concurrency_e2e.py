@@ -67,11 +67,7 @@ def test_two_workers_concurrent_decisions_then_tampering(
 
     # tampering: change a row, then `docket log verify` names it
     exe = str(Path(sys.executable).with_name("docket"))
-    env = {
-        **os.environ,
-        "DOCKET_HOME": str(settings.home),
-        "DOCKET_DATABASE_URL": settings.database_url,
-    }
+    env = {**os.environ, **settings.as_env()}
     with log.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE log_entries SET use_case = 'other' WHERE seq = 57")
     out = subprocess.run(

@@ -232,12 +232,7 @@ def test_log_verify_and_replay_through_the_cli(
         url, keys["application"], {"use_case": "retention-propensity", "features": features}
     ).json()
     exe = str(Path(sys.executable).with_name("docket"))
-    env = {
-        **os.environ,
-        "DOCKET_HOME": str(settings.home),
-        "DOCKET_DATABASE_URL": settings.database_url,
-        "MLFLOW_TRACKING_URI": settings.tracking_uri,
-    }
+    env = {**os.environ, **settings.as_env()}
     verify = subprocess.run(
         [exe, "log", "verify"], env=env, capture_output=True, text=True, timeout=120, check=False
     )
