@@ -128,7 +128,7 @@ def test_stored_html_report_is_an_artifact(settings: Settings, biased_spec_path:
     spec = load_spec(biased_spec_path)
     trained = train_use_case(spec, settings)
     report = run_audit(spec, settings, version=trained.version)
-    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     files = {f.path for f in client.list_artifacts(trained.run_id, f"audits/{report.audit_id}")}
     assert files == {
         f"audits/{report.audit_id}/report.json",

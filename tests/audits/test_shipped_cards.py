@@ -55,9 +55,9 @@ def test_every_card_section_is_filled_and_pages_hold_group_tables(
     assert page.group_tables >= 2 and page.rows > 4
     report = latest_report(client, use_case, version)
     assert report is not None
-    html = MlflowClient(tracking_uri=served_settings.tracking_uri).download_artifacts(
-        report.run_id, f"audits/{report.audit_id}/report.html"
-    )
+    html = MlflowClient(
+        tracking_uri=served_settings.tracking_uri, registry_uri=served_settings.tracking_uri
+    ).download_artifacts(report.run_id, f"audits/{report.audit_id}/report.html")
     tables = _Tables()
     with open(html, encoding="utf-8") as f:
         text = f.read()

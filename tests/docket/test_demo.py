@@ -30,7 +30,8 @@ def test_demo_pipeline(tmp_path: Path) -> None:
     for r in results:
         by_case.setdefault(r["use_case"], []).append(r)
     assert set(by_case) == {"credit-eligibility", "retention-propensity", "synthetic-eligibility"}
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
+    uri = Settings.local(tmp_path / "home").tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     for name, runs in by_case.items():
         for r in runs:
             assert r["metrics"]["roc_auc"] > 0.5

@@ -25,7 +25,7 @@ def test_train_registers_candidate_with_lineage(
     first = train_use_case(spec, settings)
     second = train_use_case(spec, settings)
     # then
-    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     assert (first.version, second.version) == ("1", "2")
     mv = client.get_model_version_by_alias(spec.name, registry.CANDIDATE)
     assert str(mv.version) == "2"
