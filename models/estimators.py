@@ -201,11 +201,16 @@ class MonotoneGBM(ClassifierMixin, BaseEstimator):
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "booster_")
-        return np.asarray(self.booster_.predict(np.asarray(X, dtype=float), raw_score=True))
+        # one thread: waking LightGBM's OpenMP pool costs more than a few rows take
+        return np.asarray(
+            self.booster_.predict(np.asarray(X, dtype=float), raw_score=True, num_threads=1)
+        )
 
     def contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "booster_")
-        out = np.asarray(self.booster_.predict(np.asarray(X, dtype=float), pred_contrib=True))
+        out = np.asarray(
+            self.booster_.predict(np.asarray(X, dtype=float), pred_contrib=True, num_threads=1)
+        )
         return out[:, :-1], out[:, -1]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -185,9 +185,11 @@ class DecisionEngine:
 
     # -- stop switch -------------------------------------------------------------
     def is_stopped(self, use_case: str) -> bool:
-        with Session(self.log.engine) as session:
-            row = session.get(SwitchRow, use_case)
-            return bool(row and row.stopped)
+        # read on every decision (no cache), so a stop applies to the very next request
+        # in every worker; a Core query keeps it cheap
+        query = select(SwitchRow.stopped).where(SwitchRow.use_case == use_case)
+        with self.log.engine.connect() as conn:
+            return bool(conn.execute(query).scalar())
 
     def set_stopped(self, use_case: str, stopped: bool, by: str, reason: str) -> dict[str, Any]:
         self.served(use_case)  # unknown use cases are refused with the list of served ones

@@ -8,7 +8,9 @@ open. The authenticated principal is put in ``scope["state"]["principal"]``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -78,6 +80,22 @@ class Gatekeeper:
         self.app = app
         self.max_body = max_body
         self._engine: Engine | None = None
+        # a verified key is trusted for a few seconds, so a revocation takes effect
+        # within DOCKET_KEY_CACHE_SECONDS; 0 checks the database on every request
+        self._ttl = float(os.environ.get("DOCKET_KEY_CACHE_SECONDS", "5"))
+        self._cache: dict[str, tuple[float, Principal]] = {}
+
+    def _authenticate(self, key: str) -> Principal | None:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        principal = authenticate(self.engine, key)
+        if principal is not None and self._ttl > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (now, principal)
+        return principal
 
     @property
     def engine(self) -> Engine:
@@ -115,7 +133,7 @@ class Gatekeeper:
                 },
             )
             return
-        principal: Principal | None = authenticate(self.engine, key)
+        principal = self._authenticate(key)
         if principal is None:
             await _reply(send, 401, {"error": "the API key is unknown or revoked"})
             return
