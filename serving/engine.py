@@ -9,6 +9,7 @@ holds one reference to a served model, so a reload never mixes two versions.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -167,6 +168,19 @@ class DecisionEngine:
                     served.pop(name, None)
                     unserved[name] = str(exc)
             self._served, self._unserved = served, unserved
+        for name, version in changed.items():
+            # the chain records which version served from when (one entry per worker)
+            self.log.append(
+                "admin",
+                name,
+                {
+                    "action": "serve",
+                    "version": version,
+                    "pid": os.getpid(),
+                    "at": served[name].loaded_at,
+                },
+                subject_id=f"serving:{name}",
+            )
         return {"served": self.served_versions(), "unserved": unserved, "changed": changed}
 
     def served_versions(self) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import text
 
@@ -217,11 +216,59 @@ def test_decisions_on_postgres(served_settings: Settings, db_url: str) -> None:
     assert e.log.verify().first_broken_seq == 2
 
 
-def test_reload_switches_champion(engine: DecisionEngine) -> None:
-    assert engine.reload()["changed"] == {}
-    assert set(engine.served_versions()) >= {
-        "credit-eligibility",
-        "retention-propensity",
-        "synthetic-eligibility",
+def test_reload_serves_exactly_the_registry_champions(engine: DecisionEngine) -> None:
+    from models import registry
+
+    engine.reload()
+    client = registry.connect(engine.settings)
+    expected = {
+        name: registry.alias_version(client, name, registry.CHAMPION)
+        for name in ("credit-eligibility", "retention-propensity", "synthetic-eligibility")
     }
-    assert np.isfinite(float(engine.served("credit-eligibility").version))
+    assert engine.served_versions() == expected
+    assert engine.reload()["changed"] == {}
+
+
+def test_reload_to_a_new_champion_without_dropping_requests(
+    served_settings: Settings, tmp_path: Path
+) -> None:
+    import threading
+
+    from audits.audit import run_audit
+    from audits.promotion import promote
+    from models.spec import load_spec
+    from training.train import train_use_case
+
+    settings = served_settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'd.db'}"})
+    e = DecisionEngine(settings)
+    e.start()
+    before = e.served("synthetic-eligibility").version
+    approve = rows_by_path(e, "synthetic-eligibility")["approve"][0]
+    spec = load_spec(served_settings.home / "synth" / "spec.toml")
+    new = train_use_case(spec, settings, mitigation="reweighing")
+    assert run_audit(spec, settings, version=new.version).outcome == "PASS"
+    promote(spec, settings, new.version, requested_by="test-model-owner")
+
+    versions: list[str] = []
+    errors: list[Exception] = []
+    stop = threading.Event()
+
+    def keep_deciding() -> None:
+        while not stop.is_set() and len(versions) < 2000:
+            try:
+                versions.append(_decide(e, "synthetic-eligibility", approve)["model_version"])
+            except Exception as exc:  # any dropped request fails the test
+                errors.append(exc)
+
+    worker = threading.Thread(target=keep_deciding)
+    worker.start()
+    try:
+        changed = e.reload()["changed"]
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert changed == {"synthetic-eligibility": new.version}
+    assert not errors and versions and set(versions) <= {before, new.version}
+    assert _decide(e, "synthetic-eligibility", approve)["model_version"] == new.version
+    serves = [x.digest for x in e.log.entries_for("serving:synthetic-eligibility")]
+    assert [d["version"] for d in serves][-1] == new.version
