@@ -53,6 +53,12 @@ def _postgres_schema() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL schema (skips with a printed reason when there is no server)."""
+    yield from _postgres_schema()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of an empty database (not migrated): a SQLite file, or a fresh PostgreSQL schema."""

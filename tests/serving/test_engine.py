@@ -196,9 +196,8 @@ def test_tampering_is_detected_and_replay_is_identical(
 
 
 @pytest.mark.postgres
-def test_decisions_on_postgres(served_settings: Settings, db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the PostgreSQL variant only")
+def test_decisions_on_postgres(served_settings: Settings, postgres_url: str) -> None:
+    db_url = postgres_url
     e = DecisionEngine(
         served_settings.model_copy(update={"database_url": db_url}), DecisionLog(db_url)
     )
