@@ -16,9 +16,13 @@ from models.settings import Settings
 runner = CliRunner()
 
 
-def _docket(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+def _docket(
+    *args: str, home: Path, spec_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("docket")
     env = {**os.environ, **Settings.local(home).as_env()}
+    if spec_dir is not None:
+        env["DOCKET_SPEC_DIRS"] = str(spec_dir)
     return subprocess.run(
         [str(exe), *args], capture_output=True, text=True, env=env, timeout=300, check=False
     )
@@ -74,3 +78,54 @@ def test_synth_rejects_unknown_family(tmp_path: Path) -> None:
     result = runner.invoke(app, ["synth", str(tmp_path), "--family", "forest"])
     assert result.exit_code == 2
     assert "--family must be one of ['logistic', 'gbm']; got 'forest'" in result.output
+
+
+def test_promote_and_history_through_the_cli(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    spec = _docket(
+        "synth", str(tmp_path / "s"), "--rows", "3000", "--seed", "3", home=home
+    ).stdout.strip()
+    assert _docket("train", spec, home=home).returncode == 0
+    audit = _docket("audit", spec, "--version", "1", home=home)
+    assert audit.returncode == 1 and "FAIL" in audit.stdout  # the plain model fails the gate
+    refused = _docket("promote", spec, "--version", "1", "--requested-by", "ann", home=home)
+    assert refused.returncode == 1 and "did not pass its audit (FAIL)" in refused.stderr
+    same = _docket(
+        "promote",
+        spec,
+        "--version",
+        "1",
+        "--requested-by",
+        "ann",
+        "--approved-by",
+        "Ann",
+        "--waiver",
+        "Pilot accepted by the business for two weeks.",
+        home=home,
+    )
+    assert same.returncode == 1 and "approver other than the requester" in same.stderr
+    waived = _docket(
+        "promote",
+        spec,
+        "--version",
+        "1",
+        "--requested-by",
+        "ann",
+        "--approved-by",
+        "bob",
+        "--waiver",
+        "Pilot accepted by the business for two weeks.",
+        "--json",
+        home=home,
+    )
+    assert waived.returncode == 0, waived.stderr
+    assert json.loads(waived.stdout)["approved_by"] == "bob"
+    history = json.loads(
+        _docket(
+            "history", "synthetic-eligibility", "--json", home=home, spec_dir=Path(spec).parent
+        ).stdout
+    )
+    assert [e["action"] for e in history] == ["refused", "refused", "promote"]
+    assert history[1]["approved_by"] == "Ann"
+    card = _docket("card", spec, "--format", "md", home=home)
+    assert card.returncode == 0 and "bob" in card.stdout and "Pilot accepted" in card.stdout
