@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -119,35 +119,25 @@ def performance_intervals(
 
 def _performance_checks(perf: dict[str, Interval], gate: Gate) -> list[Check]:
     rule = "point" if gate.rule == "significance" else gate.rule
-    checks = [
+    limits: list[tuple[str, float | None, Literal[">=", "<="]]] = [
+        ("roc_auc", gate.min_roc_auc, ">="),
+        ("calibration_error", gate.max_calibration_error, "<="),
+    ]
+    return [
         threshold_check(
-            id="roc_auc",
+            id=metric,
             kind="performance",
-            metric="roc_auc",
-            value=perf["roc_auc"].value,
-            ci_low=perf["roc_auc"].ci_low,
-            ci_high=perf["roc_auc"].ci_high,
-            threshold=gate.min_roc_auc,
-            comparator=">=",
+            metric=metric,
+            value=perf[metric].value,
+            ci_low=perf[metric].ci_low,
+            ci_high=perf[metric].ci_high,
+            threshold=limit,
+            comparator=comparator,
             rule=rule,
         )
+        for metric, limit, comparator in limits
+        if limit is not None
     ]
-    if gate.max_calibration_error is not None:
-        ce = perf["calibration_error"]
-        checks.append(
-            threshold_check(
-                id="calibration_error",
-                kind="performance",
-                metric="calibration_error",
-                value=ce.value,
-                ci_low=ce.ci_low,
-                ci_high=ce.ci_high,
-                threshold=gate.max_calibration_error,
-                comparator="<=",
-                rule=rule,
-            )
-        )
-    return checks
 
 
 def champion_checks(

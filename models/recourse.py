@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from models.decision_model import DecisionModel
 from models.rationale import RationaleBuilder
+from models.spec import DecisionSpec
 
 NO_RECOURSE_MESSAGE = (
     "No change to the factors you can act on within their allowed ranges would change"
@@ -104,9 +105,11 @@ def numeric_grid(minimum: float, maximum: float, step: float | None) -> np.ndarr
 class RecourseBuilder:
     """Precomputed search space of one loaded model; build once, call :meth:`find` per request."""
 
-    def __init__(self, model: DecisionModel) -> None:
+    def __init__(self, model: DecisionModel, spec: DecisionSpec | None = None) -> None:
+        # ``spec``: the spec the model is served under (its ranges and actionable flags
+        # are the ones requests are validated against); default the training spec
         self.model = model
-        self._space = _space_for(model)
+        self._space = _space_for(model) if spec is None else _build_space(model, spec)
 
     @property
     def actionable(self) -> list[str]:
@@ -116,8 +119,8 @@ class RecourseBuilder:
         return _search(self.model, self._space, x, target_score, max_changes)
 
 
-def _build_space(model: DecisionModel) -> tuple[_Actionable, ...]:
-    spec = model.spec
+def _build_space(model: DecisionModel, spec: DecisionSpec | None = None) -> tuple[_Actionable, ...]:
+    spec = spec or model.spec
     out: list[_Actionable] = []
     sensitive = set(spec.sensitive.attributes)
     for j, name in enumerate(model.feature_names):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from models import registry
 from models.decision_model import DecisionModel
 from models.rationale import RationaleBuilder, explainer_version
-from models.recourse import find_recourse
+from models.recourse import RecourseBuilder
 from models.settings import Settings
 from models.spec import DecisionSpec
 from serving.log import DecisionLog, LogError
@@ -83,6 +83,8 @@ class ServedModel:
     model: DecisionModel
     spec: DecisionSpec
     builder: RationaleBuilder
+    recourse: RecourseBuilder
+    spec_hash: str
     explainer_version: str
     loaded_at: str
     spec_ref: str
@@ -123,6 +125,8 @@ def load_served(
         model=model,
         spec=spec,
         builder=RationaleBuilder(model, spec),
+        recourse=RecourseBuilder(model, spec),
+        spec_hash=spec.spec_hash(),
         explainer_version=explainer_version(model),
         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         spec_ref=spec_ref or (mv.tags or {}).get(registry.SERVING_SPEC_TAG, "model"),
@@ -256,9 +260,7 @@ class DecisionEngine:
         )
         rationale = served.builder.explain(x, adverse=result.adverse, log_odds=log_odds)
         recourse = (
-            find_recourse(model, x, target_score=spec.policy.approve_at, builder=served.builder)
-            if result.adverse
-            else None
+            served.recourse.find(x, target_score=spec.policy.approve_at) if result.adverse else None
         )
         decision_id = uuid.uuid4().hex
         now = datetime.now(UTC)
@@ -280,7 +282,7 @@ class DecisionEngine:
             "policy_version": served.policy_version,
             "explainer_version": served.explainer_version,
             "catalogue_version": served.catalogue_version,
-            "spec_hash": spec.spec_hash(),
+            "spec_hash": served.spec_hash,
             "spec_ref": served.spec_ref,
             "score": score,
             "outcome": result.outcome,

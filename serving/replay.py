@@ -55,7 +55,7 @@ def replay_decision(
         ("explainer_version", digest["explainer_version"], served.explainer_version),
         ("catalogue_version", digest["catalogue_version"], served.catalogue_version),
         ("policy_version", digest["policy_version"], served.policy_version),
-        ("spec_hash", digest["spec_hash"], served.spec.spec_hash()),
+        ("spec_hash", digest["spec_hash"], served.spec_hash),
     ]
     for name, logged, now in checks:
         if logged != now:
