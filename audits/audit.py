@@ -17,75 +17,23 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
-from pydantic import BaseModel
 
-from audits.checks import RULE_TEXT, Check, Outcome, fairness_checks, outcome_of, threshold_check
-from audits.fairness import FairnessResult, evaluate_fairness
-from models import registry
+from audits.checks import RULE_TEXT, fairness_checks, outcome_of, threshold_check
+from audits.fairness import evaluate_fairness
+from audits.plots import audit_figures
+from audits.report import AuditReport, Check, FairnessResult, Interval
+from audits.report_html import render_report
+from models import registry, tags
 from models.metrics import performance
 from models.sensitive import sensitive_labels
 from models.settings import Settings
 from models.spec import DecisionSpec, Gate
 
-REPORT_SCHEMA_VERSION = "1"
 Progress = Callable[[str], None]
 
 
 class AuditError(ValueError):
     """The audit cannot run: the spec has no gate, or the model does not fit the spec."""
-
-
-class Interval(BaseModel):
-    value: float | None
-    ci_low: float | None = None
-    ci_high: float | None = None
-
-
-class AuditReport(BaseModel):
-    schema_version: str = REPORT_SCHEMA_VERSION
-    audit_id: str
-    created_at: str
-    use_case: str
-    model_version: str
-    run_id: str
-    spec_hash: str
-    trained_spec_hash: str
-    spec_version: str
-    gate: dict[str, Any]
-    rule: str
-    rule_text: str
-    decision_threshold: float
-    n_test: int
-    selection_rate: float
-    performance: dict[str, Interval]
-    fairness: FairnessResult
-    checks: list[Check]
-    champion_version: str | None
-    outcome: Outcome
-
-    @property
-    def failing(self) -> list[Check]:
-        return [c for c in self.checks if c.verdict in ("FAIL", "INSUFFICIENT_DATA")]
-
-    def gated_summary(self) -> dict[str, float | None]:
-        """Worst gated values, for comparison with a later candidate."""
-        ratios = [
-            c.value
-            for c in self.checks
-            if c.kind == "impact_ratio" and c.verdict in ("PASS", "FAIL") and c.value is not None
-        ]
-        eods = [
-            c.value
-            for c in self.checks
-            if c.metric == "equalized_odds_difference"
-            and c.verdict != "INFO"
-            and c.value is not None
-        ]
-        return {
-            "roc_auc": self.performance["roc_auc"].value,
-            "min_impact_ratio": min(ratios) if ratios else None,
-            "equalized_odds_difference": max(eods) if eods else None,
-        }
 
 
 def _quiet(_: str) -> None:
@@ -176,7 +124,7 @@ def champion_checks(
 def latest_report(client: MlflowClient, use_case: str, version: str) -> AuditReport | None:
     """The most recent audit report stored for a version, if any."""
     mv = client.get_model_version(use_case, version)
-    audit_id = (mv.tags or {}).get("audit.id")
+    audit_id = (mv.tags or {}).get(tags.AUDIT_ID)
     if not audit_id:
         return None
     raw = registry.load_json(client, registry.run_id_of(mv), f"audits/{audit_id}/report.json")
@@ -247,7 +195,7 @@ def run_audit(
         model_version=version,
         run_id=run_id,
         spec_hash=spec.spec_hash(),
-        trained_spec_hash=(mv.tags or {}).get("docket.spec_hash", ""),
+        trained_spec_hash=(mv.tags or {}).get(tags.SPEC_HASH, ""),
         spec_version=spec.version,
         gate=gate.model_dump(mode="json"),
         rule=gate.rule,
@@ -270,8 +218,6 @@ def run_audit(
     report.outcome = outcome_of(report.checks)
     progress(f"[{spec.name}] version {version}: {report.outcome}")
     if store:
-        from audits.plots import audit_figures
-
         store_report(client, report, audit_figures(report, y, scores, groups))
     return report
 
@@ -280,17 +226,15 @@ def store_report(
     client: MlflowClient, report: AuditReport, figures: dict[str, str] | None = None
 ) -> None:
     """Log the report (JSON and HTML with figures) to the version's run and tag the version."""
-    from audits.report_html import render_report
-
     base = f"audits/{report.audit_id}"
     client.log_dict(report.run_id, report.model_dump(mode="json"), f"{base}/report.json")
     client.log_text(report.run_id, render_report(report, figures), f"{base}/report.html")
-    tags = {
-        "audit.status": report.outcome,
-        "audit.id": report.audit_id,
-        "audit.spec_hash": report.spec_hash,
-        "audit.created_at": report.created_at,
-        "audit.report": f"{base}/report.json",
+    version_tags = {
+        tags.AUDIT_STATUS: report.outcome,
+        tags.AUDIT_ID: report.audit_id,
+        tags.AUDIT_SPEC_HASH: report.spec_hash,
+        tags.AUDIT_CREATED_AT: report.created_at,
+        tags.AUDIT_REPORT: f"{base}/report.json",
     }
-    for key, value in tags.items():
+    for key, value in version_tags.items():
         client.set_model_version_tag(report.use_case, report.model_version, key, value)

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from audits.audit import latest_report
 from audits.cards import ModelCard, build_card
-from audits.promotion import Waiver
+from audits.report import Waiver
 from models import registry
+from models.rationale import approved_reference, describe_reference
 from models.spec import DecisionSpec
-
-
-def _waiver_from_tags(tags: dict[str, str]) -> dict[str, Any] | None:
-    if "waiver.justification" not in tags:
-        return None
-    return {
-        "justification": tags["waiver.justification"],
-        "requested_by": tags.get("waiver.requested_by", ""),
-        "approved_by": tags.get("waiver.approved_by", ""),
-        "at": tags.get("waiver.at", ""),
-    }
 
 
 def card_for_version(
@@ -30,7 +20,7 @@ def card_for_version(
 ) -> ModelCard:
     """The card of one version; ``waiver`` is a waiver about to be recorded, if any."""
     mv = client.get_model_version(spec.name, version)
-    tags = dict(mv.tags or {})
+    version_tags = dict(mv.tags or {})
     run = client.get_run(registry.run_id_of(mv))
     metrics = {k: float(v) for k, v in run.data.metrics.items()}
     data_report = registry.load_json(client, run.info.run_id, "data/report.json")
@@ -41,18 +31,32 @@ def card_for_version(
         if champion is not None and champion != version
         else None
     )
-    waiver_info = _waiver_from_tags(tags)
-    if waiver is not None:
-        waiver_info = {**waiver.model_dump(), "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if waiver is not None and waiver.at is None:
+        waiver = waiver.model_copy(update={"at": datetime.now(UTC).isoformat(timespec="seconds")})
     created = datetime.fromtimestamp(int(mv.creation_timestamp) / 1000, UTC)
+    reason_reference = _reason_reference(client, spec, mv)
     return build_card(
         spec,
         version=version,
         created_at=created.isoformat(timespec="seconds"),
         run_metrics=metrics,
-        run_tags={**run.data.tags, **tags},
+        run_tags={**run.data.tags, **version_tags},
         data_report=data_report,
         report=report,
-        waiver=waiver_info,
+        waiver=waiver or Waiver.from_tags(version_tags),
         previous=previous,
+        reason_reference=reason_reference,
     )
+
+
+def _reason_reference(client: MlflowClient, spec: DecisionSpec, mv: ModelVersion) -> str:
+    """How serving measures principal reasons for this version under ``spec`` (same rows)."""
+    if spec.policy is None:
+        return "The spec has no [policy]: the version is not served, so no decision is explained."
+    model = registry.load_model(client, spec.name, mv.version)
+    held_out = registry.load_frame(client, registry.run_id_of(mv), registry.TEST_SPLIT_ARTIFACT)
+    try:
+        reference = approved_reference(model, model.encode(held_out), spec.policy.approve_at)
+    except ValueError as exc:
+        return f"No reference: {exc}. The version cannot be served under this policy."
+    return describe_reference(reference)

@@ -11,13 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
-from audits.fairness import AttributeResult, FairnessResult
+from audits.report import AttributeResult, Check, FairnessResult, Outcome, Verdict
 from models.spec import Gate
-
-Verdict = Literal["PASS", "FAIL", "INSUFFICIENT_DATA", "INFO"]
-Outcome = Literal["PASS", "FAIL", "INSUFFICIENT_DATA"]
 
 RULE_TEXT = {
     "point": "A check passes when its point estimate meets the threshold.",
@@ -31,21 +26,6 @@ RULE_TEXT = {
         " multiple-comparison correction; other checks use the point estimate."
     ),
 }
-
-
-class Check(BaseModel):
-    id: str
-    kind: Literal["performance", "impact_ratio", "summary", "champion"]
-    metric: str
-    attribute: str | None = None
-    group: str | None = None
-    value: float | None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    threshold: float | None
-    comparator: Literal[">=", "<="]
-    verdict: Verdict
-    detail: str = ""
 
 
 def outcome_of(checks: list[Check]) -> Outcome:

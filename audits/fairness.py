@@ -23,17 +23,19 @@ Decisions
 - Each included group's selection rate is tested against the reference (highest
   rate) group with a pooled two-sided two-proportion z-test; the p-values of all
   partitions are corrected together (Holm by default, or Bonferroni).
+
+The result types (:class:`FairnessResult`, :class:`AttributeResult`, :class:`GroupRow`,
+:class:`Summary`) are part of the report's data and live in :mod:`audits.report`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, BeforeValidator, ConfigDict
 from scipy.stats import norm
 
 from audits.bootstrap import percentile_interval, resample_cells, resample_score_metrics
@@ -61,9 +63,14 @@ from audits.groups import (
     summary_rates_defined,
     true_positive_rates,
 )
-
-Correction = Literal["holm", "bonferroni"]
-CORRECTIONS: tuple[Correction, ...] = ("holm", "bonferroni")
+from audits.report import (
+    CORRECTIONS,
+    AttributeResult,
+    Correction,
+    FairnessResult,
+    GroupRow,
+    Summary,
+)
 
 MESSAGE_EMPTY = "The 'y_true' parameter must hold at least one row."
 MESSAGE_NOT_BINARY = "must hold only the labels 0 and 1."
@@ -74,106 +81,6 @@ MESSAGE_N_BOOT = "The 'n_boot' parameter must be an int >= 0."
 MESSAGE_MIN_SHARE = "The 'min_share' parameter must be a float in [0, 1)."
 MESSAGE_MIN_GROUP_SIZE = "The 'min_group_size' parameter must be an int >= 1."
 MESSAGE_P_VALUES = "The 'p_values' parameter must hold floats in [0, 1]."
-
-
-def _nan_to_none(value: Any) -> Any:
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
-Metric = Annotated[float | None, BeforeValidator(_nan_to_none)]
-
-
-class GroupRow(BaseModel):
-    """One group of one partition. Undefined values (NaN) are ``None``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    group: str
-    n: int
-    share: float
-    tp: int
-    fp: int
-    tn: int
-    fn: int
-    selection_rate: Metric
-    selection_rate_ci_low: Metric = None
-    selection_rate_ci_high: Metric = None
-    impact_ratio: Metric = None
-    impact_ratio_ci_low: Metric = None
-    impact_ratio_ci_high: Metric = None
-    tpr: Metric = None
-    tpr_ci_low: Metric = None
-    tpr_ci_high: Metric = None
-    fpr: Metric = None
-    fpr_ci_low: Metric = None
-    fpr_ci_high: Metric = None
-    auc: Metric = None
-    auc_ci_low: Metric = None
-    auc_ci_high: Metric = None
-    calibration_error: Metric = None
-    calibration_error_ci_low: Metric = None
-    calibration_error_ci_high: Metric = None
-    included_in_ratios: bool
-    excluded_reason: str | None = None
-    insufficient: bool
-    p_value: Metric = None
-    p_value_adjusted: Metric = None
-
-
-class Summary(BaseModel):
-    """A disparity summary of one partition over its included groups."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    value: Metric
-    ci_low: Metric = None
-    ci_high: Metric = None
-    groups_compared: int
-    insufficient: bool
-
-
-class AttributeResult(BaseModel):
-    """Groups and summaries of one attribute, or of the intersection of several."""
-
-    model_config = ConfigDict(frozen=True)
-
-    attribute: str
-    attributes: list[str]
-    reference_group: str | None
-    groups: list[GroupRow]
-    summaries: list[Summary]
-
-    def group(self, label: str) -> GroupRow:
-        """The row of the group ``label``."""
-        return next(row for row in self.groups if row.group == label)
-
-    def summary(self, name: str) -> Summary:
-        """The summary ``name`` (one of ``audits.groups.SUMMARY_NAMES``)."""
-        return next(s for s in self.summaries if s.name == name)
-
-
-class FairnessResult(BaseModel):
-    """Everything :func:`evaluate_fairness` computed, with its parameters."""
-
-    model_config = ConfigDict(frozen=True)
-
-    n: int
-    min_group_size: int
-    min_share: float
-    n_boot: int
-    confidence: float
-    seed: int
-    correction: Correction
-    score_metrics: bool
-    attributes: list[AttributeResult]
-
-    def attribute(self, name: str) -> AttributeResult:
-        """The result of attribute ``name`` (``"a & b"`` for an intersection)."""
-        return next(a for a in self.attributes if a.attribute == name)
 
 
 def evaluate_fairness(

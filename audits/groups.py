@@ -36,9 +36,10 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from sklearn.metrics import roc_auc_score
 
+from models.metrics import CALIBRATION_BINS, calibration_bins
+
 CELL_TN, CELL_FP, CELL_FN, CELL_TP = 0, 1, 2, 3
 N_CELLS = 4
-CALIBRATION_BINS = 10
 INTERSECTION_SEPARATOR = " & "
 
 SUMMARY_NAMES = (
@@ -396,9 +397,11 @@ def calibration_errors(
 ) -> FloatArray:
     """Expected calibration error per group, 10 equal-width bins.
 
-    ``ECE = sum_b (n_b / n) * |mean(y in b) - mean(score in b)|`` over the bins
-    ``[0, 0.1), [0.1, 0.2), ..., [0.9, 1.0]`` (bin index ``min(floor(10 s), 9)``),
-    which is ``sum_b |sum(y in b) - sum(score in b)| / n``. Row weights (bootstrap
+    ``ECE = sum_b (n_b / n) * |mean(y in b) - mean(score in b)|``, which is
+    ``sum_b |sum(y in b) - sum(score in b)| / n``, over the bins of
+    :func:`models.metrics.calibration_bins` (``[0, 0.1], (0.1, 0.2], ..., (0.9, 1]``,
+    as scikit-learn's ``calibration_curve``): one group is
+    :func:`models.metrics.expected_calibration_error`. Row weights (bootstrap
     multiplicities) multiply every sum. NaN for an empty group.
 
     Parameters
@@ -420,7 +423,7 @@ def calibration_errors(
     array([0.05])
     """
     w = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
-    bins = np.minimum((scores * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
+    bins = calibration_bins(scores, CALIBRATION_BINS)
     cell = row_group.astype(np.int64) * CALIBRATION_BINS + bins
     size = n_groups * CALIBRATION_BINS
     observed = np.bincount(cell, weights=w * y_true, minlength=size)

@@ -14,18 +14,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from audits.fairness import AttributeResult
+from audits.report import AttributeResult, AuditReport
+from models.metrics import CALIBRATION_BINS, calibration_bins
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from audits.audit import AuditReport
-
 MESSAGE_LENGTHS = "The 'y', 'scores' and 'groups' parameters must have the same number of rows."
 MESSAGE_GROUP_COLUMN = "The 'groups' parameter must have a column for every unitary attribute."
 
-CALIBRATION_BINS = 10
 _DPI = 80
 _PANEL_WIDTH = 4.2
 _MAX_PANEL_COLUMNS = 3
@@ -64,7 +62,7 @@ def audit_figures(
         raise ValueError(
             f"{MESSAGE_LENGTHS} Got {len(y)}, {len(scores)} and {len(groups)} instead."
         )
-    unitary = [a for a in report.fairness.attributes if len(a.attributes) == 1]
+    unitary = [a for a in report.fairness.attributes if not a.is_intersection]
     missing = [a.attribute for a in unitary if a.attribute not in groups.columns]
     if missing:
         raise ValueError(
@@ -179,7 +177,7 @@ def _calibration_panel(
     ax: Axes, attr: AttributeResult, labels: np.ndarray, y: np.ndarray, scores: np.ndarray
 ) -> None:
     ax.plot([0, 1], [0, 1], linestyle=":", color="#888888", linewidth=1)
-    bins = np.minimum((scores * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
+    bins = calibration_bins(scores, CALIBRATION_BINS)
     for row in attr.groups:
         mask = labels == row.group
         if not mask.any():
@@ -205,7 +203,7 @@ def _calibration_panel(
 
 
 def _short(attr: AttributeResult, label: str) -> str:
-    if len(attr.attributes) == 1:
+    if not attr.is_intersection:
         return label
     return " & ".join(part.split("=", 1)[-1] for part in label.split(" & "))
 

@@ -4,30 +4,85 @@ A waiver needs a written justification and an approver other than the
 requester. Every promotion, waiver and rollback is appended to the use case's
 promotion history (registered-model tags ``docket.history.*``), and waivers
 are also recorded on the version itself, where the model card reads them.
+
+Waivers are asked for and approved in two steps, by two people
+(:func:`request_waiver`, then :func:`approve_waiver`). A request is kept in a
+registered-model tag (``docket.waiver_request.<id>``) with the spec and the
+audit it was made under; approving it promotes through the ordinary gate. The
+approval is refused when the approver is the requester (same identity, or the
+same name under another spelling), when the request is no longer pending, or
+when the version's audit changed since the request. This module takes plain
+names and the caller's opaque identities of people (``requester_ref``,
+``approver_ref``); it does not know about accounts or tokens.
+
+What it cannot prevent: two approvals of one request at the same instant both
+promote (MLflow tags have no compare-and-set); both are in the history.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from mlflow.entities.model_registry import ModelVersion
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.tracking import MlflowClient
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from audits.audit import AuditReport, latest_report
-from models import registry
+from audits.audit import latest_report
+from audits.card_source import card_for_version
+from audits.cards import missing_sections
+from audits.report import MESSAGE_SAME_PERSON, AuditReport, HistoryEvent, Waiver
+from models import registry, tags
+from models.names import same_name
 from models.settings import Settings
-from models.spec import DecisionSpec
+from models.spec import DecisionSpec, parse_spec
 
-HISTORY_PREFIX = "docket.history."
-MESSAGE_SAME_PERSON = (
-    "a waiver needs an approver other than the requester: --approved-by must differ from"
-    " --requested-by (got {who!r} for both)"
+# the data types are re-exported: the CLI and tests import them from here
+__all__ = [
+    "HISTORY_PREFIX",
+    "MESSAGE_OWN_REQUEST",
+    "MESSAGE_SAME_PERSON",
+    "MESSAGE_WAIVER_FIELDS",
+    "HistoryEvent",
+    "PromotionRefused",
+    "RequestStatus",
+    "Waiver",
+    "WaiverProblem",
+    "WaiverRequest",
+    "WaiverRequestRefused",
+    "approve_waiver",
+    "event_dict",
+    "find_request",
+    "history",
+    "make_waiver",
+    "pending_requests",
+    "promote",
+    "record_refusal",
+    "request_waiver",
+    "waiver_requests",
+]
+
+HISTORY_PREFIX = tags.HISTORY_PREFIX
+MESSAGE_WAIVER_FIELDS = (
+    "a waiver needs a justification, a requester and an approver; missing: {missing}"
 )
-MESSAGE_WAIVER_FIELDS = "a waiver needs --waiver (a justification), --requested-by and --approved-by; missing: {missing}"
+MESSAGE_OWN_REQUEST = (
+    "waiver request {request_id} was made by {requester!r}: the approver must be another"
+    " person; got {approver!r} instead"
+)
+_MESSAGE_REQUEST_ID = "request_id must be 12 hexadecimal characters; got {got!r} instead"
+_MESSAGE_UNKNOWN_REQUEST = "no waiver request has id {request_id!r}"
+_MESSAGE_CLOSED = "waiver request {request_id} is {status}; only a pending request can be approved"
+_MESSAGE_AUDIT_CHANGED = (
+    "the audit of version {version} of {use_case!r} changed since waiver request {request_id}"
+    " was made (audit {then} then, {now} now); ask for a new waiver"
+)
+_REQUEST_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 class PromotionRefused(Exception):
@@ -39,58 +94,35 @@ class PromotionRefused(Exception):
         super().__init__("\n".join(lines))
 
 
-class Waiver(BaseModel):
-    justification: str = Field(min_length=20)
-    requested_by: str = Field(min_length=1)
-    approved_by: str = Field(min_length=1)
-
-    @field_validator("requested_by", "approved_by", "justification")
-    @classmethod
-    def _strip(cls, value: str) -> str:
-        return value.strip()
-
-    @model_validator(mode="after")
-    def _four_eyes(self) -> Waiver:
-        if self.requested_by.casefold() == self.approved_by.casefold():
-            raise ValueError(MESSAGE_SAME_PERSON.format(who=self.requested_by))
-        return self
-
-
-class HistoryEvent(BaseModel):
-    at: str
-    action: Literal["promote", "rollback", "refused"]
-    version: str
-    previous_champion: str | None
-    requested_by: str
-    approved_by: str | None = None
-    reason: str
-    audit_id: str | None
-    audit_status: str | None
-    waiver: Waiver | None = None
-
-
 def make_waiver(
     justification: str | None, requested_by: str | None, approved_by: str | None
 ) -> Waiver | None:
-    """A validated waiver from CLI options, or None when no waiver was asked for."""
+    """A validated waiver from plain names, or None when no waiver was asked for.
+
+    For scripts and tests with their own registry; the ``docket`` command asks
+    for waivers with :func:`request_waiver` and :func:`approve_waiver` instead.
+    """
     if justification is None and approved_by is None:
         return None
     missing = [
         name
         for name, value in (
-            ("--waiver", justification),
-            ("--requested-by", requested_by),
-            ("--approved-by", approved_by),
+            ("justification", justification),
+            ("requested_by", requested_by),
+            ("approved_by", approved_by),
         )
         if not value
     ]
     if missing:
         raise PromotionRefused(MESSAGE_WAIVER_FIELDS.format(missing=missing))
+    return _waiver(justification or "", requested_by or "", approved_by or "")
+
+
+def _waiver(justification: str, requested_by: str, approved_by: str) -> Waiver:
+    """A :class:`Waiver`, its validation errors turned into a refusal."""
     try:
         return Waiver(
-            justification=justification or "",
-            requested_by=requested_by or "",
-            approved_by=approved_by or "",
+            justification=justification, requested_by=requested_by, approved_by=approved_by
         )
     except ValueError as exc:
         messages = [
@@ -152,7 +184,7 @@ def record_refusal(
     approved_by: str | None = None,
 ) -> None:
     """Append a ``refused`` event: nothing changed, but the attempt is on record."""
-    tags = mv.tags or {}
+    version_tags = mv.tags or {}
     _append_history(
         client,
         use_case,
@@ -164,8 +196,8 @@ def record_refusal(
             requested_by=requested_by.strip(),
             approved_by=waiver.approved_by if waiver else approved_by,
             reason=why.splitlines()[0],
-            audit_id=tags.get("audit.id"),
-            audit_status=tags.get("audit.status"),
+            audit_id=version_tags.get(tags.AUDIT_ID),
+            audit_status=version_tags.get(tags.AUDIT_STATUS),
             waiver=waiver,
         ),
     )
@@ -188,21 +220,18 @@ def _promote(
     reason: str,
     waiver: Waiver | None,
 ) -> HistoryEvent:
-    from audits.card_source import card_for_version
-    from audits.cards import missing_sections
-
     version = str(mv.version)
-    tags = mv.tags or {}
-    status = tags.get("audit.status")
+    version_tags = mv.tags or {}
+    status = version_tags.get(tags.AUDIT_STATUS)
     if status is None:
         raise PromotionRefused(
             f"version {version} of {spec.name!r} has no audit; run 'docket audit {spec.name}"
             f" --version {version}' first"
         )
-    if tags.get("audit.spec_hash") != spec.spec_hash():
+    if version_tags.get(tags.AUDIT_SPEC_HASH) != spec.spec_hash():
         raise PromotionRefused(
             f"version {version} of {spec.name!r} was audited under another spec"
-            f" (hash {tags.get('audit.spec_hash', '')[:12]}, current {spec.spec_hash()[:12]});"
+            f" (hash {version_tags.get(tags.AUDIT_SPEC_HASH, '')[:12]}, current {spec.spec_hash()[:12]});"
             " audit it again under the current spec"
         )
     report = latest_report(client, spec.name, version)
@@ -213,7 +242,7 @@ def _promote(
             " champion unchanged. Failing checks:",
             _failing_lines(report),
         )
-    if waiver is not None and waiver.requested_by.casefold() != requested_by.strip().casefold():
+    if waiver is not None and not same_name(waiver.requested_by, requested_by):
         raise PromotionRefused(
             f"the waiver's requester {waiver.requested_by!r} must be the person promoting"
             f" ({requested_by!r})"
@@ -230,8 +259,10 @@ def _promote(
     action: Literal["promote", "rollback"] = (
         "rollback" if previous is not None and int(version) < int(previous) else "promote"
     )
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    recorded = waiver.model_copy(update={"at": at}) if waiver is not None else None
     event = HistoryEvent(
-        at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        at=at,
         action=action,
         version=version,
         previous_champion=previous,
@@ -240,16 +271,10 @@ def _promote(
         reason=reason or (f"waiver: {waiver.justification}" if waiver else f"audit {status}"),
         audit_id=report.audit_id,
         audit_status=status,
-        waiver=waiver,
+        waiver=recorded,
     )
-    if waiver is not None:
-        for key, value in {
-            "waiver.justification": waiver.justification,
-            "waiver.requested_by": waiver.requested_by,
-            "waiver.approved_by": waiver.approved_by,
-            "waiver.at": event.at,
-            "waiver.audit_id": report.audit_id,
-        }.items():
+    if recorded is not None:
+        for key, value in recorded.as_tags(report.audit_id).items():
             client.set_model_version_tag(spec.name, version, key, value)
     _append_history(client, spec.name, event)
     # serving decides with the spec (policy, reasons) this version was promoted under
@@ -257,10 +282,281 @@ def _promote(
         f"promotions/{datetime.fromisoformat(event.at).strftime('%Y%m%dT%H%M%S%f')}/spec.json"
     )
     client.log_dict(registry.run_id_of(mv), spec.model_dump(mode="json"), spec_path)
-    client.set_model_version_tag(spec.name, version, registry.SERVING_SPEC_TAG, spec_path)
+    client.set_model_version_tag(spec.name, version, tags.SERVING_SPEC, spec_path)
     client.set_registered_model_alias(spec.name, registry.CHAMPION, version)
     return event
 
 
 def event_dict(event: HistoryEvent) -> dict[str, Any]:
     return json.loads(event.model_dump_json())
+
+
+# ---- waiver requests: asked for by one person, approved by another ---------------------------
+
+RequestStatus = Literal["pending", "approved", "stale"]
+WaiverProblem = Literal["invalid", "unknown", "closed", "same_person", "audit_changed"]
+
+
+class WaiverRequestRefused(PromotionRefused):
+    """A waiver request could not be made or approved; ``problem`` says why."""
+
+    def __init__(self, message: str, problem: WaiverProblem) -> None:
+        super().__init__(message)
+        self.problem: WaiverProblem = problem
+
+
+class WaiverRequest(BaseModel):
+    """A request to promote a version whose audit did not pass, until another person approves it.
+
+    ``requested_by`` and ``approved_by`` are names, as they appear in the history
+    and on the model card; ``requester_ref`` and ``approver_ref`` are the caller's
+    identities of those people (serving passes ``person:<id>``), compared but
+    not interpreted here. ``spec_path`` is the artifact (on the version's run) of
+    the spec the request was made under; approval promotes under that spec.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(pattern=_REQUEST_ID.pattern)
+    use_case: str
+    version: str
+    justification: str = Field(min_length=20)
+    requested_by: str = Field(min_length=1)
+    requester_ref: str = Field(min_length=1)
+    requested_at: str
+    reason: str = ""
+    audit_id: str
+    audit_status: str
+    spec_hash: str
+    spec_path: str
+    status: RequestStatus = "pending"
+    approved_by: str | None = None
+    approver_ref: str | None = None
+    closed_at: str | None = None
+    closed_reason: str | None = None
+    note: str = ""
+
+    @field_validator("justification", "requested_by", "requester_ref", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _registered_models(client: MlflowClient) -> Iterator[RegisteredModel]:
+    token: str | None = None
+    while True:
+        page = client.search_registered_models(max_results=1000, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _requests_of(model: RegisteredModel) -> list[WaiverRequest]:
+    return [
+        WaiverRequest.model_validate_json(value)
+        for key, value in (model.tags or {}).items()
+        if key.startswith(tags.WAIVER_REQUEST_PREFIX)
+    ]
+
+
+def _store_request(client: MlflowClient, request: WaiverRequest) -> None:
+    client.set_registered_model_tag(
+        request.use_case,
+        f"{tags.WAIVER_REQUEST_PREFIX}{request.request_id}",
+        request.model_dump_json(),
+    )
+
+
+def _refusal_messages(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
+
+
+def request_waiver(
+    spec: DecisionSpec,
+    settings: Settings,
+    version: str,
+    *,
+    requested_by: str,
+    requester_ref: str,
+    justification: str,
+    reason: str = "",
+) -> WaiverRequest:
+    """Ask for a waiver to promote ``version``; nothing is promoted until someone else approves.
+
+    Refused (:class:`WaiverRequestRefused`, problem ``invalid``) when the version
+    has no audit, was audited under another spec, passed its audit (no waiver is
+    needed), already has a pending request, or the justification is shorter than
+    20 characters.
+    """
+    client = registry.connect(settings)
+    mv = registry.get_version(client, spec.name, version=version)
+    version = str(mv.version)
+    version_tags = mv.tags or {}
+    status = version_tags.get(tags.AUDIT_STATUS)
+    audit_id = version_tags.get(tags.AUDIT_ID)
+    where = f"version {version} of {spec.name!r}"
+    if status is None or audit_id is None:
+        raise WaiverRequestRefused(
+            f"{where} has no audit; run 'docket audit {spec.name} --version {version}' first",
+            "invalid",
+        )
+    if version_tags.get(tags.AUDIT_SPEC_HASH) != spec.spec_hash():
+        raise WaiverRequestRefused(
+            f"{where} was audited under another spec; audit it again under the current spec",
+            "invalid",
+        )
+    if status == "PASS":
+        raise WaiverRequestRefused(
+            f"{where} passed its audit: promote it without a waiver", "invalid"
+        )
+    model = client.get_registered_model(spec.name)
+    pending = [r for r in _requests_of(model) if r.version == version and r.status == "pending"]
+    if pending:
+        raise WaiverRequestRefused(
+            f"waiver request {pending[0].request_id} for {where} is already pending", "invalid"
+        )
+    request_id = secrets.token_hex(6)
+    spec_path = f"waiver_requests/{request_id}/spec.json"
+    try:
+        request = WaiverRequest(
+            request_id=request_id,
+            use_case=spec.name,
+            version=version,
+            justification=justification,
+            requested_by=requested_by,
+            requester_ref=requester_ref,
+            requested_at=_now(),
+            reason=reason.strip(),
+            audit_id=audit_id,
+            audit_status=status,
+            spec_hash=spec.spec_hash(),
+            spec_path=spec_path,
+        )
+    except ValidationError as exc:
+        raise WaiverRequestRefused(
+            "waiver request refused: " + _refusal_messages(exc), "invalid"
+        ) from None
+    client.log_dict(registry.run_id_of(mv), spec.model_dump(mode="json"), spec_path)
+    _store_request(client, request)
+    return request
+
+
+def waiver_requests(
+    settings: Settings, *, use_case: str | None = None, status: RequestStatus | None = "pending"
+) -> list[WaiverRequest]:
+    """Waiver requests (of one use case, or all), oldest first; ``status=None`` for every one."""
+    client = registry.connect(settings)
+    models = (
+        [client.get_registered_model(use_case)]
+        if use_case is not None
+        else list(_registered_models(client))
+    )
+    found = [r for m in models for r in _requests_of(m) if status is None or r.status == status]
+    return sorted(found, key=lambda r: r.requested_at)
+
+
+def pending_requests(settings: Settings, use_case: str | None = None) -> list[WaiverRequest]:
+    """The waiver requests waiting for an approver, oldest first."""
+    return waiver_requests(settings, use_case=use_case, status="pending")
+
+
+def find_request(settings: Settings, request_id: str) -> WaiverRequest:
+    """The waiver request with id ``request_id`` (in any use case)."""
+    if not _REQUEST_ID.match(request_id):
+        raise WaiverRequestRefused(_MESSAGE_REQUEST_ID.format(got=request_id), "invalid")
+    key = f"{tags.WAIVER_REQUEST_PREFIX}{request_id}"
+    for model in _registered_models(registry.connect(settings)):
+        value = (model.tags or {}).get(key)
+        if value is not None:
+            return WaiverRequest.model_validate_json(value)
+    raise WaiverRequestRefused(_MESSAGE_UNKNOWN_REQUEST.format(request_id=request_id), "unknown")
+
+
+def approve_waiver(
+    settings: Settings,
+    request_id: str,
+    approved_by: str,
+    *,
+    approver_ref: str,
+    note: str = "",
+) -> HistoryEvent:
+    """Approve a pending waiver request as ``approved_by``: promote through the ordinary gate.
+
+    Four eyes: refused when ``approver_ref`` is the requester's, or when the two
+    names are spellings of one name (:func:`models.names.same_name`). A refused
+    approval is recorded in the history. Also refused when the request is not
+    pending, or when the version's audit changed since the request (the request
+    then becomes ``stale``). The gate itself may still refuse (an incomplete
+    model card); the request then stays pending.
+
+    Returns the history event of the promotion (or rollback), which names both
+    the requester and the approver.
+    """
+    request = find_request(settings, request_id)
+    if request.status != "pending":
+        raise WaiverRequestRefused(
+            _MESSAGE_CLOSED.format(request_id=request_id, status=request.status), "closed"
+        )
+    client = registry.connect(settings)
+    mv = registry.get_version(client, request.use_case, version=request.version)
+    if approver_ref.strip() == request.requester_ref or same_name(
+        approved_by, request.requested_by
+    ):
+        why = MESSAGE_OWN_REQUEST.format(
+            request_id=request_id, requester=request.requested_by, approver=approved_by
+        )
+        record_refusal(
+            client, request.use_case, mv, request.requested_by, why, approved_by=approved_by
+        )
+        raise WaiverRequestRefused(why, "same_person")
+    audit_now = (mv.tags or {}).get(tags.AUDIT_ID)
+    if audit_now != request.audit_id:
+        why = _MESSAGE_AUDIT_CHANGED.format(
+            version=request.version,
+            use_case=request.use_case,
+            request_id=request_id,
+            then=request.audit_id[:12],
+            now=(audit_now or "none")[:12],
+        )
+        _store_request(
+            client,
+            request.model_copy(
+                update={"status": "stale", "closed_at": _now(), "closed_reason": why}
+            ),
+        )
+        record_refusal(
+            client, request.use_case, mv, request.requested_by, why, approved_by=approved_by
+        )
+        raise WaiverRequestRefused(why, "audit_changed")
+    waiver = _waiver(request.justification, request.requested_by, approved_by)
+    raw = registry.load_json(client, registry.run_id_of(mv), request.spec_path)
+    spec = parse_spec(raw, source=f"waiver request {request_id}:{request.spec_path}")
+    event = promote(
+        spec,
+        settings,
+        request.version,
+        requested_by=request.requested_by,
+        reason=f"waiver request {request_id}: {request.reason or request.justification}",
+        waiver=waiver,
+    )
+    _store_request(
+        client,
+        request.model_copy(
+            update={
+                "status": "approved",
+                "approved_by": waiver.approved_by,
+                "approver_ref": approver_ref.strip(),
+                "closed_at": event.at,
+                "note": note.strip(),
+            }
+        ),
+    )
+    return event

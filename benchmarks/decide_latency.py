@@ -174,9 +174,9 @@ def prepare(home: Path, use_case: str, requests: int) -> Setup:
     from docket.usecases import resolve_spec
     from models import registry
     from models.settings import Settings
-    from serving.keys import create_key
-    from serving.log import DecisionLog
-    from serving.validation import InvalidFeatures, check_features
+    from serving.access.keys import create_key
+    from serving.decisions.validation import InvalidFeatures, check_features
+    from serving.ledger import DecisionLog
     from training.train import train_use_case
 
     t0 = time.perf_counter()
@@ -250,8 +250,9 @@ def cycle(records: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
 def measure_in_process(
     setup: Setup, requests: int, budget_s: float
 ) -> tuple[Figure, Counter[str], Any, list[Any]]:
-    from serving.engine import DecisionEngine
-    from serving.validation import DecideRequest
+    from serving.access import Principal
+    from serving.decisions.engine import DecisionEngine
+    from serving.decisions.validation import DecideRequest
 
     # its own log database, so the server's log holds only HTTP decisions
     settings = setup.settings.model_copy(
@@ -264,16 +265,16 @@ def measure_in_process(
         for i, f in enumerate(cycle(setup.records, requests + WARMUP_SEQUENTIAL))
     ]
     for req in batch[:WARMUP_SEQUENTIAL]:
-        engine.decide(req, "benchmark")
+        engine.decide(req, Principal.local("benchmark"))
     fig = Figure("(a) in-process DecisionEngine.decide")
     outcomes: Counter[str] = Counter()
     start = time.perf_counter()
     deadline = start + budget_s
     for req in batch[WARMUP_SEQUENTIAL:]:
         t = time.perf_counter()
-        out = engine.decide(req, "benchmark")
+        out = engine.decide(req, Principal.local("benchmark"))
         fig.latencies_ms.append((time.perf_counter() - t) * 1000)
-        outcomes[out["outcome"]] += 1
+        outcomes[out.outcome] += 1
         if time.perf_counter() > deadline:
             break
     fig.wall_s = time.perf_counter() - start
@@ -331,15 +332,15 @@ def measure_floor(setup: Setup, model: Any, requests: int) -> list[Figure]:
 
 
 HOT_PATH = [
-    ("serving/validation.py", "check_features", "check_features (validation)"),
+    ("serving/decisions/validation.py", "check_features", "check_features (validation)"),
     ("models/decision_model.py", "encode_records", "encode_records"),
     ("models/decision_model.py", "log_odds", "model.log_odds (incl. calls from recourse)"),
     ("models/decision_model.py", "out_of_distribution", "out_of_distribution"),
-    ("serving/engine.py", "is_stopped", "is_stopped (stop-switch read)"),
-    ("serving/policy.py", "apply_policy", "apply_policy"),
+    ("serving/decisions/switches.py", "is_stopped", "is_stopped (stop-switch read)"),
+    ("serving/decisions/policy.py", "apply_policy", "apply_policy"),
     ("models/rationale.py", "explain", "rationale explain (TreeSHAP)"),
     ("models/recourse.py", "find_recourse", "find_recourse (adverse only)"),
-    ("serving/log/store.py", "append", "log.append (durable write)"),
+    ("serving/ledger/store.py", "append", "log.append (durable write)"),
     ("lightgbm/basic.py", "__inner_predict_np2d", "  of which LightGBM predict calls"),
     ("~", "<method 'commit' of 'sqlite3.Connection' objects>", "  of which sqlite3 COMMIT"),
 ]
@@ -347,11 +348,13 @@ HOT_PATH = [
 
 def profile_decide(engine: Any, batch: list[Any], n: int) -> list[str]:
     """cProfile ``n`` decisions; the hot path's parts in ms per decision, and the top calls."""
+    from serving.access import Principal
+
     prof = cProfile.Profile()
     chosen = batch[:n]
     prof.enable()
     for req in chosen:
-        engine.decide(req, "benchmark")
+        engine.decide(req, Principal.local("benchmark"))
     prof.disable()
     stats = pstats.Stats(prof)
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
@@ -612,7 +615,7 @@ def transport_floor(url: str, requests: int, budget_s: float) -> Figure:
 
 
 def check_log(setup: Setup, replies: list[bytes], attempted: int) -> list[str]:
-    from serving.log import DecisionLog
+    from serving.ledger import DecisionLog
 
     acknowledged = set()
     for content in replies:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -201,47 +201,115 @@ def audit(
     raise typer.Exit(code=AUDIT_EXIT[report.outcome])
 
 
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="DOCKET_TOKEN",
+        help="Your personal token (from 'docket people add'); or set DOCKET_TOKEN.",
+    ),
+]
+
+
+def _person_from_token(token: str | None, store: Any, action: str) -> Any:
+    """The person a --token belongs to; exits with status 2 otherwise."""
+    from serving.access.people import authenticate_person
+
+    if not token:
+        typer.echo(
+            f"error: {action} needs --token (your personal token) or $DOCKET_TOKEN", err=True
+        )
+        raise typer.Exit(code=2)
+    who = authenticate_person(store.engine, token.strip())
+    if who is None:
+        typer.echo(
+            "error: --token must be a personal token (dp_...) of a person who is not disabled;"
+            " got an unknown, malformed or disabled one instead",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    return who
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
 @app.command()
 @user_errors
 def promote(
-    use_case: Annotated[str, typer.Argument(help="Use-case name or path to a spec .toml")],
-    version: Annotated[str, typer.Option(help="Model version to make champion.")],
+    use_case: Annotated[
+        str | None, typer.Argument(help="Use-case name or path to a spec .toml")
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="Model version to make champion.")] = None,
     requested_by: Annotated[
-        str | None, typer.Option(help="Who asks for the promotion (default: $USER).")
+        str | None,
+        typer.Option(help="Who asks for a promotion on PASS (default: $USER); not for waivers."),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded in the history).")] = "",
     waiver: Annotated[
-        str | None, typer.Option(help="Justification for promoting without a PASS audit.")
+        str | None,
+        typer.Option(
+            help="Ask for a waiver: the justification for promoting without a PASS audit."
+        ),
     ] = None,
-    approved_by: Annotated[
-        str | None, typer.Option(help="Approver of the waiver (not the requester).")
+    approve: Annotated[
+        str | None,
+        typer.Option("--approve", help="Approve the waiver request with this id, as yourself."),
     ] = None,
+    note: Annotated[str, typer.Option(help="A note with an approval.")] = "",
+    token: TokenOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Move alias 'champion' to a version whose audit passed (or with a four-eyes waiver)."""
+    """Move alias 'champion' to a version whose audit passed, or ask for or approve a waiver.
+
+    On PASS: docket promote USE_CASE --version N [--requested-by A] [--reason TEXT].
+
+    A waiver takes two people, each with their own token (role senior_reviewer or
+    admin). 'docket promote USE_CASE --version N --waiver "justification" --token
+    TOKEN' records a pending request and prints its id; nothing is promoted.
+    'docket promote --approve REQUEST_ID --token TOKEN' approves it as another
+    person than the requester and promotes it through the gate.
+
+    The former --requested-by/--approved-by waiver options are removed: one person
+    can no longer type two names.
+    """
+    if approve is not None:
+        if use_case is not None or version is not None or waiver is not None:
+            _usage("--approve takes only the request id: no use case, --version or --waiver")
+        _approve_waiver(approve, token, note, as_json)
+        return
+    if use_case is None or version is None:
+        _usage("give a use case and --version (or --approve REQUEST_ID)")
+    if waiver is not None:
+        if requested_by is not None:
+            _usage(
+                "--requested-by is not taken with --waiver: the requester is the --token's person"
+            )
+        _request_waiver(use_case, version, waiver, reason, token, as_json)
+        return
+    if note:
+        _usage("--note goes with --approve")
+    _promote_on_pass(use_case, version, requested_by, reason, as_json)
+
+
+def _promote_on_pass(
+    use_case: str, version: str, requested_by: str | None, reason: str, as_json: bool
+) -> None:
     import os
 
-    from audits.promotion import PromotionRefused, event_dict, make_waiver, record_refusal
+    from audits.promotion import PromotionRefused, event_dict
     from audits.promotion import promote as do_promote
     from docket.usecases import resolve_spec
-    from models import registry
     from models.settings import Settings
 
     spec = resolve_spec(use_case)
     who = requested_by or os.environ.get("DOCKET_USER") or os.environ.get("USER") or ""
     if not who.strip():
-        typer.echo("error: --requested-by is required (no $USER to default to)", err=True)
-        raise typer.Exit(code=2)
-    settings = Settings.from_env()
+        _usage("--requested-by is required (no $USER to default to)")
     try:
-        try:
-            w = make_waiver(waiver, who, approved_by)
-        except PromotionRefused as exc:
-            client = registry.connect(settings)
-            mv = registry.get_version(client, spec.name, version=version)
-            record_refusal(client, spec.name, mv, who, str(exc), approved_by=approved_by)
-            raise
-        event = do_promote(spec, settings, version, requested_by=who, reason=reason, waiver=w)
+        event = do_promote(spec, Settings.from_env(), version, requested_by=who, reason=reason)
     except PromotionRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -251,6 +319,61 @@ def promote(
         lambda e: (
             f"{spec.name}: champion is now version {e['version']}"
             f" (was {e['previous_champion']}; {e['action']} by {e['requested_by']})"
+        ),
+    )
+
+
+def _request_waiver(
+    use_case: str, version: str, justification: str, reason: str, token: str | None, as_json: bool
+) -> None:
+    from docket.usecases import resolve_spec
+    from models.settings import Settings
+    from serving.access import AccessDenied
+    from serving.access.waivers import WaiverRefused, request_waiver_as
+
+    spec = resolve_spec(use_case)
+    store = _log_store()
+    who = _person_from_token(token, store, "a waiver request")
+    try:
+        request = request_waiver_as(
+            who, spec, Settings.from_env(), version, justification, log=store, reason=reason
+        )
+    except (AccessDenied, WaiverRefused) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    emit(
+        request.model_dump(mode="json"),
+        as_json,
+        lambda r: (
+            f"waiver request {r['request_id']}: {r['use_case']} version {r['version']}"
+            f" (audit {r['audit_status']}), asked by {r['requested_by']}; nothing is promoted yet.\n"
+            "Another senior reviewer or admin approves it with"
+            f" 'docket promote --approve {r['request_id']} --token THEIR_TOKEN'"
+            f" or POST /promotions/{r['request_id']}/approve"
+        ),
+    )
+
+
+def _approve_waiver(request_id: str, token: str | None, note: str, as_json: bool) -> None:
+    from audits.promotion import event_dict
+    from models.settings import Settings
+    from serving.access import AccessDenied
+    from serving.access.waivers import WaiverRefused, approve_waiver_as
+
+    store = _log_store()
+    who = _person_from_token(token, store, "approving a waiver")
+    try:
+        event = approve_waiver_as(who, Settings.from_env(), request_id, log=store, note=note)
+    except (AccessDenied, WaiverRefused) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    emit(
+        {"request_id": request_id, **event_dict(event)},
+        as_json,
+        lambda e: (
+            f"waiver request {request_id} approved by {e['approved_by']}"
+            f" (asked by {e['requested_by']}): champion is now version {e['version']}"
+            f" (was {e['previous_champion']})"
         ),
     )
 
@@ -373,7 +496,7 @@ def demo(
     """
     from docket.usecases import SHIPPED_DIR, resolve_spec
     from models.settings import Settings
-    from serving.keys import create_key
+    from serving.access.keys import create_key
     from training.synthetic import write_synthetic
     from training.train import train_use_case
 
@@ -432,14 +555,23 @@ def _demo_line(r: dict[str, Any]) -> str:
 
 
 keys_app = typer.Typer(help="API keys with roles (stored hashed).", no_args_is_help=True)
+people_app = typer.Typer(
+    help="People: named accounts with roles and a personal token (stored hashed).",
+    no_args_is_help=True,
+)
 log_app = typer.Typer(help="The decision log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(people_app, name="people")
 app.add_typer(log_app, name="log")
+review_app = typer.Typer(
+    help="Human review: reviewer statistics and overdue cases.", no_args_is_help=True
+)
+app.add_typer(review_app, name="review")
 
 
 def _log_store() -> Any:
     from models.settings import Settings
-    from serving.log import DecisionLog
+    from serving.ledger import DecisionLog
 
     store = DecisionLog(Settings.from_env().ensure().database_url)
     store.migrate()
@@ -453,7 +585,7 @@ def keys_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API key; it is shown once and only its hash is stored."""
-    from serving.keys import KeyAdminError, create_key
+    from serving.access.keys import KeyAdminError, create_key
 
     try:
         key, who = create_key(_log_store().engine, role, name)
@@ -461,7 +593,7 @@ def keys_create(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     emit(
-        {"key": key, "key_id": who.key_id, "name": who.name, "role": who.role},
+        {"key": key, "key_id": who.key_id, "name": who.name, "role": role},
         as_json,
         lambda r: (
             f"{r['key']}\n(key id {r['key_id']}, role {r['role']}: store it now, it is not shown again)"
@@ -472,7 +604,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: JsonFlag = False) -> None:
     """List keys (ids, names, roles; never the secrets)."""
-    from serving.keys import list_keys
+    from serving.access.keys import list_keys
 
     rows = list_keys(_log_store().engine)
     emit(
@@ -494,12 +626,95 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="Key id from 'docket keys list'.")],
 ) -> None:
     """Revoke a key."""
-    from serving.keys import revoke_key
+    from serving.access.keys import revoke_key
 
     if not revoke_key(_log_store().engine, key_id):
         typer.echo(f"error: no active key with id {key_id!r}", err=True)
         raise typer.Exit(code=2)
     typer.echo(f"revoked {key_id}")
+
+
+def _operator(by: str | None) -> str:
+    """Who runs the command: --by, else the OS user."""
+    import getpass
+
+    if by is not None:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        _usage("--by is required: the OS user name could not be found")
+
+
+ByOption = Annotated[
+    str | None,
+    typer.Option(help="Who runs this, as recorded in the ledger (default: the OS user)."),
+]
+
+
+@people_app.command("add")
+def people_add(
+    name: Annotated[str, typer.Option(help="The person's name (unique in any spelling).")],
+    role: Annotated[
+        list[str],
+        typer.Option(help="reviewer, senior_reviewer, auditor or admin; repeat for several."),
+    ],
+    by: ByOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a person and print their personal token, once (only its hash is stored)."""
+    from serving.access.people import PersonAdminError, add_person
+
+    store = _log_store()
+    try:
+        token, person = add_person(store.engine, name, role, _operator(by), log=store)
+    except PersonAdminError as exc:
+        _usage(str(exc))
+    emit(
+        {"token": token, **person.to_dict()},
+        as_json,
+        lambda r: (
+            f"{r['token']}\n(person {r['person_id']}, {r['name']}, roles {', '.join(r['roles'])}:"
+            " give this token to them now; it is shown only once and cannot be recovered)"
+        ),
+    )
+
+
+@people_app.command("list")
+def people_list(as_json: JsonFlag = False) -> None:
+    """List people (ids, names, roles, who added them; never tokens)."""
+    from serving.access.people import list_people
+
+    rows = [p.to_dict() for p in list_people(_log_store().engine)]
+    emit(
+        rows,
+        as_json,
+        lambda rs: (
+            "\n".join(
+                f"{r['person_id']}  {r['name']:<24} {','.join(r['roles']):<28}"
+                f" added {r['created_at'][:10]} by {r['created_by']}"
+                + (f"  (disabled {r['disabled_at'][:10]})" if r["disabled_at"] else "")
+                for r in rs
+            )
+            or "no people"
+        ),
+    )
+
+
+@people_app.command("disable")
+def people_disable(
+    name: Annotated[str, typer.Argument(help="The person's name (any spelling).")],
+    by: ByOption = None,
+) -> None:
+    """Disable a person: their token is refused from the very next request."""
+    from serving.access.people import PersonAdminError, disable_person
+
+    store = _log_store()
+    try:
+        person = disable_person(store.engine, name, _operator(by), log=store)
+    except PersonAdminError as exc:
+        _usage(str(exc))
+    typer.echo(f"disabled {person.name} (person {person.person_id})")
 
 
 @log_app.command("verify")
@@ -529,7 +744,7 @@ def replay(
 ) -> None:
     """Re-score and re-explain a logged decision with its recorded versions. Exit 1 on any difference."""
     from models.settings import Settings
-    from serving.replay import ReplayError, replay_decision
+    from serving.decisions.replay import ReplayError, replay_decision
 
     try:
         out = replay_decision(Settings.from_env(), _log_store(), decision_id)
@@ -570,8 +785,91 @@ def serve(
     _log_store()  # migrate once before the workers start
     progress(f"serving on http://{host}:{port} with {workers} worker(s); state in {settings.home}")
     bentoml_bin = os.path.join(os.path.dirname(sys.executable), "bentoml")
-    args = [bentoml_bin, "serve", "serving.service:Docket", "--host", host, "--port", str(port)]
+    args = [
+        bentoml_bin,
+        "serve",
+        "serving.http.service:Docket",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     os.execve(bentoml_bin, args, env)
+
+
+@app.command()
+def routes(
+    as_json: JsonFlag = False,
+) -> None:
+    """Every route the service answers and the roles that may call it (what the gatekeeper enforces)."""
+    from serving.http.service import ROUTES
+
+    emit(
+        [
+            {"method": r.method, "path": r.path, "roles": sorted(r.roles), "what": r.summary}
+            for r in ROUTES.rules
+        ],
+        as_json,
+        lambda _: ROUTES.markdown().rstrip(),
+    )
+
+
+def _desk() -> Any:
+    from serving.review import ReviewDesk
+
+    # statistics and deadlines read the cases and the ledger; they need no spec
+    return ReviewDesk(_log_store(), lambda _: None)
+
+
+@review_app.command("stats")
+@user_errors
+def review_stats(
+    use_case: Annotated[str | None, typer.Option(help="Only this use case.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Per reviewer: cases, agreement rate with the model, overrides by reason, median time."""
+    rows = [s.model_dump(mode="json") for s in _desk().stats(use_case=use_case)]
+
+    def human(found: list[dict[str, Any]]) -> str:
+        if not found:
+            return "no resolved cases yet"
+        lines = []
+        for r in found:
+            rate = "n/a" if r["agreement_rate"] is None else f"{r['agreement_rate']:.0%}"
+            lines.append(
+                f"{r['person_name']}: {r['cases']} case(s), agreement with the model {rate},"
+                f" overrides {r['overrides']} {r['overrides_by_reason'] or ''}".rstrip()
+                + (
+                    f", median {r['median_seconds']:.0f} s per case"
+                    if r.get("median_seconds") is not None
+                    else ""
+                )
+            )
+        return "\n".join(lines)
+
+    emit(rows, as_json, human)
+
+
+@review_app.command("overdue")
+@user_errors
+def review_overdue(
+    use_case: Annotated[str | None, typer.Option(help="Only this use case.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every unresolved case past its deadline, with how long it is overdue."""
+    rows = [c.model_dump(mode="json") for c in _desk().overdue(use_case=use_case)]
+
+    def human(found: list[dict[str, Any]]) -> str:
+        if not found:
+            return "no overdue cases"
+        return "\n".join(
+            f"{c['case_id']} ({c['use_case']}, {c['kind']}, {c['status']}): deadline"
+            f" {c['deadline']}, overdue {c['overdue_seconds'] / 3600:.1f} h"
+            + (f", escalated {c['escalated_at']}" if c["escalated_at"] else "")
+            for c in found
+        )
+
+    emit(rows, as_json, human)
 
 
 def main() -> None:

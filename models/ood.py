@@ -1,19 +1,36 @@
 """Out-of-distribution check, fitted on the training rows and stored with the model.
 
-A request is unlike the training data when a numeric value lies outside the
-training range (0.1%-99.9% quantiles, widened by 10%), a category or a missing
-value never occurred in training, or the numeric values together are further
-from the training centre (Mahalanobis distance) than 99.9% of training rows.
+A request is unlike the training data when
+
+- a numeric value lies outside its *band of typical training values*: the
+  0.1%-99.9% quantiles of the training rows, widened on each side by 10% of
+  their distance and never beyond the smallest and largest value seen in
+  training (so the band is narrower than the observed range whenever the
+  extremes are rare);
+- a category, or a missing value, never occurred in training;
+- or the numeric values together are further from the training centre
+  (Mahalanobis distance on standardised values) than 99.9% of training rows.
+
 Such a case is referred to a human: the model has little evidence about it.
+The messages name which of these tests failed and, for the band, what it is;
+they never call the band "the training range". :meth:`OODDetector.inside` is
+the same test for many rows at once (recourse uses it to search only within
+the training support) and agrees with :meth:`OODDetector.check` row by row.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 
+def _percent(q: float) -> str:
+    return f"{100 * q:.6g}%"
+
+
 class OODDetector:
-    """Per-feature ranges plus a joint distance, fitted on encoded training rows."""
+    """Per-feature bands plus a joint distance, fitted on encoded training rows."""
 
     def __init__(self, *, kinds: list[str], names: list[str], quantile: float = 0.001) -> None:
         self.kinds = kinds
@@ -49,9 +66,27 @@ class OODDetector:
         self.distance_limit_ = float(np.quantile(d, 1 - self.quantile))
         return self
 
+    @property
+    def band_description(self) -> str:
+        """What the per-feature band is, in words a person can check."""
+        return (
+            f"the {_percent(self.quantile)}–{_percent(1 - self.quantile)} quantiles of the"
+            " training data, widened by 10% and never beyond the observed min/max"
+        )
+
     def _distance(self, Z: np.ndarray) -> np.ndarray:
         S = (Z - self.center_) / self.scale_
-        return np.sqrt(np.einsum("ij,jk,ik->i", S, self.precision_, S))
+        return np.sqrt(np.maximum(((S @ self.precision_) * S).sum(axis=1), 0.0))
+
+    @cached_property
+    def _seen_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Categorical columns and, per column, which codes training saw (for :meth:`inside`)."""
+        columns = np.asarray(sorted(self.seen_codes_), dtype=np.intp)
+        width = max((max(s, default=-1) + 1 for s in self.seen_codes_.values()), default=0)
+        seen = np.zeros((columns.size, width), dtype=bool)
+        for k, j in enumerate(columns.tolist()):
+            seen[k, sorted(self.seen_codes_[j])] = True
+        return columns, seen
 
     def check(self, x: np.ndarray) -> list[str]:
         """Why one encoded row is out of distribution (empty when it is not)."""
@@ -66,8 +101,8 @@ class OODDetector:
                     why.append(f"{self.names[j]}: category never seen in training")
             elif not self.low_[j] <= v <= self.high_[j]:
                 why.append(
-                    f"{self.names[j]}: {v:g} outside the training range"
-                    f" [{self.low_[j]:g}, {self.high_[j]:g}]"
+                    f"{self.names[j]}: {v:g} is outside the range of typical training values"
+                    f" [{self.low_[j]:g}, {self.high_[j]:g}] ({self.band_description})"
                 )
         if self.numeric_.size:
             z = row[self.numeric_]
@@ -75,6 +110,36 @@ class OODDetector:
             d = float(self._distance(z[None, :])[0])
             if d > self.distance_limit_:
                 why.append(
-                    f"combination of values unusual (distance {d:.2f} > {self.distance_limit_:.2f})"
+                    "combination of values unusual: further from the centre of the training"
+                    f" data than {_percent(1 - self.quantile)} of training rows"
+                    f" (Mahalanobis distance {d:.2f} > {self.distance_limit_:.2f})"
                 )
         return why
+
+    def inside(self, X: np.ndarray) -> np.ndarray:
+        """For each encoded row of ``X``, whether :meth:`check` would find nothing."""
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != len(self.kinds):
+            raise ValueError(
+                f"X must be a 2-D encoded matrix with {len(self.kinds)} columns;"
+                f" got shape {X.shape} instead"
+            )
+        missing = np.isnan(X)
+        ok = ~(missing & ~self.seen_missing_).any(axis=1)
+        # categorical columns have an infinite band; a missing value fails the band and
+        # is judged by the line above instead (NaN comparisons are False, no warning)
+        in_band = np.greater_equal(X, self.low_) & np.less_equal(X, self.high_)
+        ok &= (in_band | missing).all(axis=1)
+        columns, seen = self._seen_table
+        if columns.size:
+            C = X[:, columns]
+            present = ~np.isnan(C)
+            codes = np.where(present, C, -1.0).astype(np.intp)  # truncates like int()
+            known = present & (codes >= 0) & (codes < seen.shape[1])
+            good = seen[np.arange(columns.size), np.where(known, codes, 0)] & known
+            ok &= (good | ~present).all(axis=1)
+        if self.numeric_.size:
+            Z = X[:, self.numeric_]
+            Z = np.where(np.isnan(Z), self.center_, Z)
+            ok &= self._distance(Z) <= self.distance_limit_
+        return ok

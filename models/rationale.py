@@ -5,7 +5,39 @@ outcome, where ``base_value + sum(contributions) == log_odds`` holds exactly for
 both model families (linear SHAP and TreeSHAP, scaled by the Platt slope). The
 per-feature contributions are aggregated into the spec's reason codes, and the
 principal reasons are the codes that pushed the score hardest toward the
-outcome that was given (toward the adverse side for an adverse decision).
+outcome that was given. Every rationale states its reference (``reference``,
+with the number in ``base_value``): contributions say how far each factor moved
+the score *away from that reference*.
+
+Reference of an adverse decision: the applicants the policy approves
+---------------------------------------------------------------------
+An adverse decision is explained against the population the policy approves:
+the reference rows ``A`` (the held-out rows of the version's training run,
+passed in by the caller as an :class:`ApprovedReference`) whose score reaches
+the policy's ``approve_at``. With ``phi`` the exact contributions and ``f`` the
+calibrated log-odds,
+
+    phi_ref(x) = phi(x) - mean_{r in A} phi(r)
+    base_ref   = base + sum_j mean_{r in A} phi_j(r)  (= mean_{r in A} f(r))
+
+so ``base_ref + sum(phi_ref(x)) == f(x)`` stays exact. Every ``r`` in ``A`` has
+``f(r) >= logit(approve_at) > f(x)`` for an adverse ``x``, so the contributions
+add up to a negative number and at least one factor lowered the score: the
+principal reasons of an adverse decision are only codes with a negative
+aggregate contribution, most negative first, one to four, each with its adverse
+text. Why this reference rather than the model's own base value (its average
+over training): when that average is itself below the line, an adverse case can
+have no factor that lowered its score, and the "reasons" would be favourable
+factors. Why the approved population rather than a point on the approval
+boundary: the boundary has no single natural point, while "compared with the
+applicants who are approved" is a population an auditor can name, count and
+check, and it guarantees the sign. For the linear family ``phi_ref`` is exactly
+``w_j * (x_j - mean_A x_j)``; for trees it is the difference of the model's
+TreeSHAP values, which adds up exactly to ``f(x) - mean_A f`` but is not the
+same as interventional SHAP with ``A`` as background.
+
+Favourable decisions keep the model's own base value (its average log-odds
+over the training data) as reference: "what raised you above the average".
 
 The service builds one :class:`RationaleBuilder` per loaded model and calls
 :meth:`RationaleBuilder.explain` per request: one ``model.contributions`` call,
@@ -39,9 +71,30 @@ _EXPLAINERS: dict[str, str] = {
     "MonotoneLogistic": "exact-linear",
     "MonotoneGBM": "treeshap-lightgbm",
 }
-_EXPLAINER_REVISION = 1
+# Revision 2: adverse decisions are explained against the approved population, and
+# their principal reasons are only factors that lowered the score.
+_EXPLAINER_REVISION = 2
+
+_MESSAGE_NO_APPROVED = (
+    "no reference row reaches approve_at {approve_at:g}: the highest score among the {n}"
+    " rows is {best:.4f}; an adverse decision cannot be explained against the applicants"
+    " the policy approves without at least one of them"
+)
+_MESSAGE_APPROVE_AT = "approve_at must be strictly between 0 and 1; got {value!r} instead"
+_MESSAGE_REFERENCE_FEATURES = (
+    "the approved reference was computed for features {got}, but the model uses {expected}"
+)
+_MESSAGE_REFERENCE_POLICY = (
+    "the approved reference was computed at approve_at {got:g}, but spec {name!r} approves"
+    " at {expected:g}; build the reference with the serving spec's policy.approve_at"
+)
+_MESSAGE_NOT_ADVERSE = (
+    "an adverse decision must score below the reference's approve_at {approve_at:g};"
+    " got score {score:.6f} instead (the reference was built for another threshold)"
+)
 
 Direction = Literal["favourable", "adverse", "neutral"]
+ReferenceKind = Literal["approved_population", "training_average"]
 RawValue = float | str | None
 
 
@@ -73,6 +126,9 @@ class Rationale(_Frozen):
     """Why the model gave this score, in calibrated log-odds, with the principal reasons."""
 
     space: Space = SPACE
+    reference_kind: ReferenceKind
+    reference: str
+    """What ``base_value`` is the average of: contributions are measured from it."""
     base_value: float
     contributions: tuple[FeatureContribution, ...]
     log_odds: float
@@ -85,8 +141,109 @@ class Rationale(_Frozen):
     catalogue_version: str
 
 
+@dataclass(frozen=True, eq=False)
+class ApprovedReference:
+    """The applicants the policy approves, summarised for explaining adverse decisions.
+
+    Make it with :func:`approved_reference`; ``mean_contributions`` is the mean of
+    the model's exact contributions over those rows, in calibrated log-odds.
+    """
+
+    features: tuple[str, ...]
+    approve_at: float
+    n: int
+    n_rows: int
+    source: str
+    mean_contributions: np.ndarray
+    base_value: float
+    """The model's base value plus the mean contributions: the rows' average log-odds."""
+
+    @property
+    def description(self) -> str:
+        return (
+            f"the average of the {self.n:,} {self.source} the policy approves"
+            f" (score >= {self.approve_at:g})"
+        )
+
+
+def approved_reference(
+    model: DecisionModel,
+    X: np.ndarray,
+    approve_at: float,
+    *,
+    source: str = "held-out applicants",
+) -> ApprovedReference:
+    """Summarise the encoded rows ``X`` whose score reaches ``approve_at``.
+
+    ``X`` should be rows the model was not trained on that stand for the people
+    it decides about (the held-out test rows of its training run); ``source``
+    names them in every rationale and in the model card.
+
+    Examples
+    --------
+    >>> ref = approved_reference(model, X_test, 0.75)  # doctest: +SKIP
+    >>> ref.description  # doctest: +SKIP
+    'the average of the 412 held-out applicants the policy approves (score >= 0.75)'
+    """
+    if not 0.0 < approve_at < 1.0:
+        raise ValueError(_MESSAGE_APPROVE_AT.format(value=approve_at))
+    X = np.asarray(X, dtype=np.float64)
+    names = tuple(model.feature_names)
+    if X.ndim != 2 or X.shape[1] != len(names) or X.shape[0] == 0:
+        raise ValueError(
+            f"X must be a non-empty 2-D encoded matrix with {len(names)} columns;"
+            f" got shape {X.shape} instead"
+        )
+    scores = np.asarray(model.score(X), dtype=np.float64)
+    approved = scores >= approve_at
+    if not approved.any():
+        raise ValueError(
+            _MESSAGE_NO_APPROVED.format(
+                approve_at=approve_at, n=X.shape[0], best=float(scores.max())
+            )
+        )
+    phi, base = model.contributions(X[approved])
+    mean = phi.mean(axis=0)
+    mean.setflags(write=False)
+    return ApprovedReference(
+        features=names,
+        approve_at=float(approve_at),
+        n=int(approved.sum()),
+        n_rows=int(X.shape[0]),
+        source=source,
+        mean_contributions=mean,
+        base_value=float(base[0]) + float(mean.sum()),
+    )
+
+
+def describe_reference(reference: ApprovedReference | None) -> str:
+    """How principal reasons are chosen, in a sentence for the model card."""
+    favourable = (
+        "Favourable decisions are explained against the model's base value, its average"
+        " log-odds over the training data."
+    )
+    if reference is None:
+        return (
+            "Every decision is explained against the model's base value, its average"
+            " log-odds over the training data; no approved population was given, so an"
+            " adverse decision may have no factor that lowered its score, and then it gets"
+            " no principal reason."
+        )
+    return (
+        f"Adverse decisions are explained against {reference.description}, out of"
+        f" {reference.n_rows:,}; their average calibrated log-odds is"
+        f" {reference.base_value:.4f}. Each feature's contribution is its exact contribution"
+        " minus its average over those applicants, so the contributions add up exactly to"
+        " the gap between the applicant's log-odds and that average. Every approved"
+        " applicant scores at or above the threshold and an adverse decision scores below"
+        " it, so at least one factor lowered the score: the principal reasons are the one"
+        " to four reason codes with the most negative contributions, each with its adverse"
+        f" text. {favourable}"
+    )
+
+
 def explainer_version(model: DecisionModel) -> str:
-    """Which explainer explains this model, e.g. ``exact-linear/1`` or ``treeshap-lightgbm/1``."""
+    """Which explainer explains this model, e.g. ``exact-linear/2`` or ``treeshap-lightgbm/2``."""
     name = type(model.estimator).__name__
     try:
         kind = _EXPLAINERS[name]
@@ -193,9 +350,20 @@ def _lookups_for(model: DecisionModel) -> _Lookups:
 class RationaleBuilder:
     """Explains decisions of one loaded model; build it once, call :meth:`explain` per request."""
 
-    def __init__(self, model: DecisionModel, spec: DecisionSpec | None = None) -> None:
+    def __init__(
+        self,
+        model: DecisionModel,
+        spec: DecisionSpec | None = None,
+        *,
+        reference: ApprovedReference | None = None,
+    ) -> None:
         """``spec`` overrides the model's own spec for the reason catalogue and outcome
         names (e.g. the spec a version is served under); its features must be the model's.
+
+        ``reference`` (see :func:`approved_reference`) is what adverse decisions are
+        explained against, made at the serving policy's ``approve_at``. Without it an
+        adverse decision is explained against the model's base value, and gets no
+        principal reason when no factor lowered its score below that.
         """
         self.model = model
         if spec is None or spec is model.spec:
@@ -207,6 +375,23 @@ class RationaleBuilder:
                     f" uses {list(model.feature_names)}"
                 )
             self._lk = _build_lookups(model, spec)
+        if reference is not None:
+            if reference.features != self._lk.names:
+                raise ValueError(
+                    _MESSAGE_REFERENCE_FEATURES.format(
+                        got=list(reference.features), expected=list(self._lk.names)
+                    )
+                )
+            policy = (spec or model.spec).policy
+            if policy is not None and policy.approve_at != reference.approve_at:
+                raise ValueError(
+                    _MESSAGE_REFERENCE_POLICY.format(
+                        got=reference.approve_at,
+                        name=(spec or model.spec).name,
+                        expected=policy.approve_at,
+                    )
+                )
+        self.reference = reference
 
     @property
     def explainer_version(self) -> str:
@@ -265,6 +450,22 @@ class RationaleBuilder:
         self, x: np.ndarray, phi: np.ndarray, base: float, log_odds: float, adverse: bool
     ) -> Rationale:
         lk = self._lk
+        ref = self.reference
+        kind: ReferenceKind = "training_average"
+        described = (
+            f"the model's base value, its average over the training data: average log-odds"
+            f" {base:.4f}"
+        )
+        if adverse and ref is not None:
+            score = float(expit(log_odds))
+            if score >= ref.approve_at:
+                raise ValueError(
+                    _MESSAGE_NOT_ADVERSE.format(approve_at=ref.approve_at, score=score)
+                )
+            phi = phi - ref.mean_contributions
+            base = base + float(ref.mean_contributions.sum())
+            kind = "approved_population"
+            described = f"{ref.description}: average log-odds {base:.4f}"
         contribs = tuple(
             FeatureContribution(
                 feature=lk.names[j],
@@ -276,19 +477,24 @@ class RationaleBuilder:
             for j, c in enumerate(phi.tolist())
         )
         per_code: list[float] = (phi @ lk.membership).tolist()
-        chosen, fallback = _principal(per_code, adverse)
+        chosen = _principal(per_code, adverse)
         reasons = tuple(
             Reason(
                 code=lk.codes[k],
                 features=lk.code_features[k],
                 contribution=per_code[k],
-                direction=_direction(per_code[k]),
-                text=lk.adverse_text[k] if per_code[k] < 0 else lk.favourable_text[k],
+                direction="adverse" if adverse else "favourable",
+                text=lk.adverse_text[k] if adverse else lk.favourable_text[k],
             )
             for k in chosen
         )
+        if adverse and kind == "approved_population" and not reasons:
+            # cannot happen: the contributions add up to f(x) - mean_A f < 0
+            raise AssertionError(f"no negative reason code for an adverse decision: {per_code}")
         score = float(expit(log_odds))
         return Rationale(
+            reference_kind=kind,
+            reference=described,
             base_value=base,
             contributions=contribs,
             log_odds=log_odds,
@@ -296,31 +502,28 @@ class RationaleBuilder:
             additivity_error=abs(base + float(phi.sum()) - log_odds),
             adverse=adverse,
             reasons=reasons,
-            summary=_summary(lk.outcome, score, adverse, reasons, fallback),
+            summary=_summary(lk.outcome, score, adverse, reasons, kind),
             explainer_version=lk.explainer_version,
             catalogue_version=lk.catalogue_version,
         )
 
 
-def _principal(per_code: list[float], adverse: bool) -> tuple[list[int], bool]:
-    """Indices of the principal codes, and whether the adverse fallback was used.
+def _principal(per_code: list[float], adverse: bool) -> list[int]:
+    """Indices of the principal codes, most important first, at most four.
 
-    Adverse: the codes with a negative aggregate contribution, most negative first,
-    at most four; when none is negative (the base value alone is adverse), the one
-    to four least favourable codes. Favourable: up to four codes with the largest
-    positive contribution. Ties keep catalogue order.
+    Adverse: only codes with a negative aggregate contribution, most negative
+    first. Favourable: only codes with a positive one, largest first. Ties keep
+    catalogue order.
     """
-    order = sorted(range(len(per_code)), key=lambda k: per_code[k], reverse=not adverse)
     if adverse:
-        negative = [k for k in order if per_code[k] <= -NEUTRAL_TOLERANCE]
-        if negative:
-            return negative[:MAX_REASONS], False
-        return order[:MAX_REASONS], True
-    return [k for k in order if per_code[k] >= NEUTRAL_TOLERANCE][:MAX_REASONS], False
+        order = sorted(range(len(per_code)), key=lambda k: per_code[k])
+        return [k for k in order if per_code[k] < 0][:MAX_REASONS]
+    order = sorted(range(len(per_code)), key=lambda k: per_code[k], reverse=True)
+    return [k for k in order if per_code[k] >= NEUTRAL_TOLERANCE][:MAX_REASONS]
 
 
 def _summary(
-    outcome: str, score: float, adverse: bool, reasons: tuple[Reason, ...], fallback: bool
+    outcome: str, score: float, adverse: bool, reasons: tuple[Reason, ...], kind: ReferenceKind
 ) -> str:
     texts = "; ".join(_lower_first(r.text) for r in reasons)
     chance = f"{score:.0%}"
@@ -329,13 +532,21 @@ def _summary(
             f"The decision was not favourable: the model estimated a {chance} chance"
             f" of the favourable outcome ({outcome})."
         )
-        if fallback:
+        if kind == "approved_population":
             return (
-                f"{head} None of your factors lowered this estimate; the starting point for"
-                f" everyone is already below what is needed, and the factors that helped"
-                f" least were: {texts}."
+                f"{head} Compared with the applicants who are approved, the principal"
+                f" reasons, most important first: {texts}."
             )
-        return f"{head} The principal reasons, most important first: {texts}."
+        if not reasons:
+            return (
+                f"{head} None of your factors lowered this estimate below the model's"
+                " average over its training data; that average is itself below what is"
+                " needed."
+            )
+        return (
+            f"{head} Compared with the model's average over its training data, the"
+            f" principal reasons, most important first: {texts}."
+        )
     head = (
         f"The decision was favourable: the model estimated a {chance} chance"
         f" of the favourable outcome ({outcome})."
@@ -346,14 +557,23 @@ def _summary(
 
 
 def explain(
-    model: DecisionModel, x: np.ndarray, *, adverse: bool, log_odds: float | None = None
+    model: DecisionModel,
+    x: np.ndarray,
+    *,
+    adverse: bool,
+    log_odds: float | None = None,
+    reference: ApprovedReference | None = None,
 ) -> Rationale:
     """Rationale for one encoded row of ``model`` (see :class:`RationaleBuilder`)."""
-    return RationaleBuilder(model).explain(x, adverse, log_odds=log_odds)
+    return RationaleBuilder(model, reference=reference).explain(x, adverse, log_odds=log_odds)
 
 
 def explain_batch(
-    model: DecisionModel, X: np.ndarray, adverse: np.ndarray | Sequence[bool]
+    model: DecisionModel,
+    X: np.ndarray,
+    adverse: np.ndarray | Sequence[bool],
+    *,
+    reference: ApprovedReference | None = None,
 ) -> list[Rationale]:
     """Rationales for many encoded rows, computing contributions once for the batch."""
-    return RationaleBuilder(model).explain_batch(X, adverse)
+    return RationaleBuilder(model, reference=reference).explain_batch(X, adverse)

@@ -1,27 +1,48 @@
-"""Counterfactual recourse: what a person could change to get the other outcome (R4).
+"""Counterfactual recourse: what a person could change to be approved (R4).
 
-The search moves only features the spec marks ``actionable``, each within its
-``[min, max]``, numeric monotone features only in their favourable direction
-and on the feature's ``step`` grid (or a grid of about twenty points when no
-step is given), categorical features to any other allowed category. Features
-whose value is missing are left alone: there is no known value to move from.
+The search moves only features the spec marks ``actionable``, numeric monotone
+features only in their favourable direction and on the feature's ``step`` grid
+(or a grid of about twenty points when no step is given), categorical features
+to another allowed category. Features whose value is missing are left alone:
+there is no known value to move from.
+
+It searches only within the training support. A numeric feature moves only
+within the spec's ``[min, max]`` intersected with the model's out-of-distribution
+band for it (``OODDetector.low_``/``high_``), a categorical one only to
+categories seen in training, and every candidate row the detector flags (for
+example for an unusual combination of values) is discarded, so a returned
+counterfactual is never out of distribution. A model without a detector is
+searched within the spec's ranges.
+
+What "reaching approval" means is decided by the caller. With a ``judge`` (a
+function that takes encoded rows and returns, for each, the :class:`Verdict`
+a real request with those values would get: validation, out-of-distribution
+check, the policy's rules and thresholds), a counterfactual counts only when
+its score reaches the target *and* the judge would approve it automatically;
+the returned counterfactual is judged once more and its verdict is reported in
+``would_be``. Without a judge only the score threshold is checked, and the
+message says so instead of promising an approval. When nothing reaches an
+approval, the message says so plainly and what the best attempt found would
+get; its changes are in ``best_attempt``, never in ``changes``.
 
 It is a greedy search in vectorised rounds. Each round scores every single
-feature move from the current point in one ``model.score`` call; if some moves
-reach the target, the smallest of them (normalised by the feature's range) is
-taken, otherwise the move with the largest score gain (ties: the smallest
-change). At most ``max_changes`` distinct features change. Once the target is
-reached each changed feature is moved back toward its original value as far as
-the outcome still holds (coarse-to-fine search over its grid, one batched call
-per level), and a change that is not needed is dropped. Finally the
-counterfactual is re-scored by the same model: ``found`` is set only if that
-score reaches the target.
+feature move from the current point in one ``model.score`` call (and judges,
+in one call, the moves that reach the target score); if some moves reach an
+approval, the smallest of them (normalised by the feature's range) is taken,
+otherwise the move with the largest score gain among those not blocked by a
+rule (ties: the smallest change). At most ``max_changes`` distinct features
+change. Once an approval is reached each changed feature is moved back toward
+its original value as far as the approval still holds (coarse-to-fine search
+over its grid, one batched call per level), and a change that is not needed is
+dropped. Finally the counterfactual is re-scored by the same model and judged.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -31,8 +52,12 @@ from models.rationale import RationaleBuilder
 from models.spec import DecisionSpec
 
 NO_RECOURSE_MESSAGE = (
-    "No change to the factors you can act on within their allowed ranges would change"
-    " this decision."
+    "No change to the factors you can act on, within their allowed ranges and the values"
+    " seen in training, would lead to an automated approval."
+)
+NO_RECOURSE_UNJUDGED_MESSAGE = (
+    "No change to the factors you can act on, within their allowed ranges and the values"
+    " seen in training, would reach the score needed for approval."
 )
 GRID_POINTS = 20
 """Intervals of the grid for numeric features without a ``step``."""
@@ -41,11 +66,28 @@ COARSE_CANDIDATES = 16
 SHRINK_BATCH = 32
 """At most this many values are scored per level while shrinking a change."""
 
+_MESSAGE_JUDGE_LENGTH = (
+    "judge must return one verdict per row: {n} rows; got {got} verdicts instead"
+)
+
 RawValue = float | str | None
+Outcome = Literal["approved", "declined", "referred"]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Verdict(_Frozen):
+    """The outcome a real request with given values would get, and why if it is referred."""
+
+    outcome: Outcome
+    reasons: tuple[str, ...] = ()
+    """Plain-language detail of each rule that would refer it to a person."""
+
+
+Judge = Callable[[np.ndarray], Sequence[Verdict]]
+"""Re-decides encoded rows exactly like real requests: one :class:`Verdict` per row."""
 
 
 class Change(_Frozen):
@@ -58,13 +100,23 @@ class Change(_Frozen):
 
 
 class Recourse(_Frozen):
-    """A counterfactual that the same model re-scored, or a plain statement that there is none."""
+    """A counterfactual re-scored (and re-decided, with a judge), or a plain statement of none.
+
+    ``found`` is true only when the counterfactual in ``changes`` reaches the goal:
+    with a judge (``re_decided``) an automated approval, without one the target
+    score. ``would_be`` is the judge's verdict on the counterfactual, or on the
+    best attempt when none was found (``None`` without a judge or attempt).
+    """
 
     found: bool
+    re_decided: bool
     changes: tuple[Change, ...]
     original_score: float
     new_score: float
     target_score: float
+    would_be: Verdict | None
+    best_attempt: tuple[Change, ...] = ()
+    best_attempt_score: float | None = None
     message: str
 
 
@@ -77,7 +129,7 @@ class _Actionable:
     label: str
     categorical: bool
     categories: tuple[str, ...]
-    grid: np.ndarray  # allowed numeric values, ascending (empty for categorical)
+    grid: np.ndarray  # allowed values, ascending: numeric values or category codes
     sign: int  # +1 may only go up, -1 only down, 0 either way
     span: float  # max - min, to normalise changes
 
@@ -88,6 +140,11 @@ def numeric_grid(minimum: float, maximum: float, step: float | None) -> np.ndarr
     With a ``step``: the multiples of it within ``[min, max]``. Without one: the
     integers when both ends are integers at most ``GRID_POINTS`` apart (counts and
     0/1 indicators), else ``GRID_POINTS + 1`` evenly spaced points.
+
+    Examples
+    --------
+    >>> numeric_grid(6, 24, 6).tolist()
+    [6.0, 12.0, 18.0, 24.0]
     """
     if step is not None:
         lo = int(np.ceil(minimum / step - 1e-9))
@@ -115,12 +172,27 @@ class RecourseBuilder:
     def actionable(self) -> list[str]:
         return [a.name for a in self._space]
 
-    def find(self, x: np.ndarray, *, target_score: float, max_changes: int = 3) -> Recourse:
-        return _search(self.model, self._space, x, target_score, max_changes)
+    def find(
+        self,
+        x: np.ndarray,
+        *,
+        target_score: float,
+        max_changes: int = 3,
+        judge: Judge | None = None,
+    ) -> Recourse:
+        """A counterfactual for one encoded row ``x`` reaching ``target_score``.
+
+        ``judge`` re-decides candidate rows like real requests (see :data:`Judge`);
+        pass it whenever the caller can, so the answer says what would really happen.
+        """
+        if max_changes < 1:
+            raise ValueError(f"max_changes must be at least 1; got {max_changes} instead")
+        return _Search(self.model, self._space, target_score, judge).run(x, max_changes)
 
 
 def _build_space(model: DecisionModel, spec: DecisionSpec | None = None) -> tuple[_Actionable, ...]:
     spec = spec or model.spec
+    ood = model.ood
     out: list[_Actionable] = []
     sensitive = set(spec.sensitive.attributes)
     for j, name in enumerate(model.feature_names):
@@ -129,15 +201,22 @@ def _build_space(model: DecisionModel, spec: DecisionSpec | None = None) -> tupl
             continue
         if f.type == "categorical":
             cats = tuple(f.categories or ())
-            if len(cats) < 2:
+            codes = np.arange(len(cats), dtype=np.float64)
+            if ood is not None:  # only categories seen in training
+                codes = codes[np.isin(codes, sorted(ood.seen_codes_.get(j, set())))]
+            if codes.size < 2:
                 continue
-            out.append(_Actionable(j, name, f.label, True, cats, np.empty(0), 0, 1.0))
+            out.append(_Actionable(j, name, f.label, True, cats, codes, 0, 1.0))
             continue
         assert f.min is not None and f.max is not None  # the spec validator ensures it
         if f.max <= f.min:
             continue
         sign = 1 if f.monotone == "increasing" else -1 if f.monotone == "decreasing" else 0
         grid = numeric_grid(f.min, f.max, f.step)
+        if ood is not None:  # only values typical of training
+            grid = grid[(grid >= ood.low_[j]) & (grid <= ood.high_[j])]
+        if grid.size == 0:
+            continue
         out.append(_Actionable(j, name, f.label, False, (), grid, sign, f.max - f.min))
     return tuple(out)
 
@@ -162,10 +241,10 @@ def _moves(a: _Actionable, v: float) -> tuple[np.ndarray, np.ndarray]:
     """Candidate values for one feature from value ``v`` and their normalised sizes."""
     if v != v:  # missing: nothing known to move from
         return np.empty(0), np.empty(0)
-    if a.categorical:
-        values = np.array([k for k in range(len(a.categories)) if k != int(v)], dtype=np.float64)
-        return values, np.ones(values.size)
     g = a.grid
+    if a.categorical:
+        values = g[g != v]
+        return values, np.ones(values.size)
     if a.sign > 0:
         values = g[g > v]
     elif a.sign < 0:
@@ -180,135 +259,235 @@ def _moves(a: _Actionable, v: float) -> tuple[np.ndarray, np.ndarray]:
     return values, np.abs(values - v) / a.span
 
 
-def _search(
-    model: DecisionModel,
-    space: tuple[_Actionable, ...],
-    x: np.ndarray,
-    target: float,
-    max_changes: int,
-) -> Recourse:
-    x0 = np.asarray(x, dtype=np.float64).reshape(-1).copy()
-    if x0.size != len(model.feature_names):
-        raise ValueError(
-            f"encoded row must have {len(model.feature_names)} columns (got {x0.size})"
-        )
-    if not 0.0 < target < 1.0:
-        raise ValueError(f"target_score must be strictly between 0 and 1 (got {target})")
-    original = float(model.score(x0[None, :])[0])
-    if original >= target:
+@dataclass
+class _Attempt:
+    """A point the search reached: the row, its score and, if judged, its verdict."""
+
+    row: np.ndarray
+    score: float
+    verdict: Verdict | None
+
+
+class _Search:
+    """One search: the model, its space, the target and the judge, with their checks."""
+
+    def __init__(
+        self,
+        model: DecisionModel,
+        space: tuple[_Actionable, ...],
+        target: float,
+        judge: Judge | None,
+    ) -> None:
+        if not 0.0 < target < 1.0:
+            raise ValueError(f"target_score must be strictly between 0 and 1; got {target} instead")
+        self.model = model
+        self.space = space
+        self.target = target
+        self.judge = judge
+
+    # -- the three checks --------------------------------------------------------
+    def inside(self, rows: np.ndarray) -> np.ndarray:
+        ood = self.model.ood
+        return np.ones(rows.shape[0], dtype=bool) if ood is None else ood.inside(rows)
+
+    def verdicts(self, rows: np.ndarray) -> list[Verdict]:
+        assert self.judge is not None
+        out = list(self.judge(rows))
+        if len(out) != rows.shape[0]:
+            raise ValueError(_MESSAGE_JUDGE_LENGTH.format(n=rows.shape[0], got=len(out)))
+        return out
+
+    def reaching(
+        self, rows: np.ndarray, scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, Verdict]]:
+        """Which rows reach the goal, which reach the score but are blocked, and the verdicts."""
+        reach = scores >= self.target
+        if self.judge is None or not reach.any():
+            return reach, np.zeros_like(reach), {}
+        idx = np.flatnonzero(reach)
+        judged = dict(zip(idx.tolist(), self.verdicts(rows[idx]), strict=True))
+        ok = np.zeros_like(reach)
+        ok[[i for i, v in judged.items() if v.outcome == "approved"]] = True
+        return ok, reach & ~ok, judged
+
+    # -- the search ----------------------------------------------------------------
+    def run(self, x: np.ndarray, max_changes: int) -> Recourse:
+        model = self.model
+        x0 = np.asarray(x, dtype=np.float64).reshape(-1).copy()
+        if x0.size != len(model.feature_names):
+            raise ValueError(
+                f"encoded row must have {len(model.feature_names)} columns; got {x0.size} instead"
+            )
+        original = float(model.score(x0[None, :])[0])
+        if original >= self.target:
+            verdict = self.verdicts(x0[None, :])[0] if self.judge is not None else None
+            if verdict is None or verdict.outcome == "approved":
+                return self._answer(x0, _Attempt(x0, original, verdict), original, None)
+
+        cur = _Attempt(x0.copy(), original, None)
+        blocked: _Attempt | None = None  # reaches the score, but a rule refers it
+        changed: list[int] = []  # positions in ``space``, in the order they were changed
+        reached = False
+        while len(changed) < max_changes and not reached:
+            cand, owner, sizes = self._candidates(cur.row, changed)
+            if cand.shape[0] == 0:
+                break
+            scores = np.asarray(model.score(cand), dtype=np.float64)
+            ok, stopped, judged = self.reaching(cand, scores)
+            if stopped.any():
+                k = int(np.flatnonzero(stopped)[np.argmax(scores[stopped])])
+                if blocked is None or scores[k] > blocked.score:
+                    blocked = _Attempt(cand[k].copy(), float(scores[k]), judged[k])
+            if ok.any():
+                # every move that reaches an approval ties on the goal: take the smallest
+                hits = np.flatnonzero(ok)
+                best = int(hits[np.lexsort((-scores[hits], sizes[hits]))[0]])
+                reached = True
+            else:
+                open_ = np.flatnonzero(~stopped)
+                if open_.size == 0:
+                    break
+                best = int(open_[np.lexsort((sizes[open_], -scores[open_]))[0]])
+                if scores[best] - cur.score <= 1e-12:
+                    break  # no single move helps any more
+            cur = _Attempt(cand[best].copy(), float(scores[best]), judged.get(best))
+            changed.append(int(owner[best]))
+
+        if reached:
+            for i in changed:
+                cur = self._shrink(self.space[i], x0, cur)
+            return self._answer(x0, cur, original, None)
+        best_attempt = cur if changed else None
+        if blocked is not None and (best_attempt is None or blocked.score >= best_attempt.score):
+            best_attempt = blocked
+        return self._answer(x0, None, original, best_attempt)
+
+    def _candidates(
+        self, row: np.ndarray, changed: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every single move from ``row`` inside the training support, its owner and size."""
+        blocks: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for i, a in enumerate(self.space):
+            if i in changed:
+                continue
+            values, sizes = _moves(a, float(row[a.j]))
+            if values.size:
+                blocks.append((i, values, sizes))
+        n = sum(b[1].size for b in blocks)
+        cand = np.repeat(row[None, :], n, axis=0)
+        owner = np.empty(n, dtype=np.intp)
+        sizes_all = np.empty(n)
+        at = 0
+        for i, values, sizes in blocks:
+            k = values.size
+            cand[at : at + k, self.space[i].j] = values
+            owner[at : at + k] = i
+            sizes_all[at : at + k] = sizes
+            at += k
+        keep = self.inside(cand)
+        return cand[keep], owner[keep], sizes_all[keep]
+
+    def _shrink(self, a: _Actionable, x0: np.ndarray, cur: _Attempt) -> _Attempt:
+        """Move feature ``a`` back toward its original value while the approval still holds."""
+        start, end = float(x0[a.j]), float(cur.row[a.j])
+        if a.categorical:
+            path = np.array([start])
+        else:
+            lo, hi = min(start, end), max(start, end)
+            inner = a.grid[(a.grid > lo) & (a.grid < hi)]
+            if end < start:
+                inner = inner[::-1]
+            path = np.concatenate([[start], inner])  # ordered from the original toward ``end``
+        # Coarse-to-fine: test a thinned path, then the stretch before the first success.
+        lo_i, hi_i = 0, path.size  # search path[lo_i:hi_i]; path[hi_i] (or ``end``) succeeds
+        best = cur
+        while hi_i > lo_i:
+            idx = np.arange(lo_i, hi_i)
+            if idx.size > SHRINK_BATCH:
+                idx = np.unique(np.linspace(lo_i, hi_i - 1, SHRINK_BATCH).round().astype(int))
+            cand = np.repeat(cur.row[None, :], idx.size, axis=0)
+            cand[:, a.j] = path[idx]
+            scores = np.asarray(self.model.score(cand), dtype=np.float64)
+            scores[~self.inside(cand)] = -np.inf  # never step outside the training support
+            ok, _, judged = self.reaching(cand, scores)
+            hits = np.flatnonzero(ok)
+            if not hits.size:
+                break
+            first = int(hits[0])
+            best = _Attempt(cand[first].copy(), float(scores[first]), judged.get(first))
+            if first == 0 or idx[first] - idx[first - 1] <= 1:
+                break  # nothing untested lies closer to the original
+            lo_i, hi_i = int(idx[first - 1]) + 1, int(idx[first])
+        return best
+
+    # -- the answer ----------------------------------------------------------------
+    def _final(self, row: np.ndarray) -> tuple[float, Verdict | None]:
+        """The proof: re-score the row with the same model and re-decide it with the judge."""
+        score = float(self.model.score(row[None, :])[0])
+        verdict = self.verdicts(row[None, :])[0] if self.judge is not None else None
+        return score, verdict
+
+    def _answer(
+        self,
+        x0: np.ndarray,
+        found_at: _Attempt | None,
+        original: float,
+        best_attempt: _Attempt | None,
+    ) -> Recourse:
+        judged = self.judge is not None
+        target = self.target
+        if found_at is not None:
+            score, verdict = self._final(found_at.row)
+            changes = _changes(self.space, x0, found_at.row)
+            # a changed row must lie inside the support (true by construction; checked
+            # because it is cheap); the unchanged row is what the person asked about
+            ok = score >= target and (not changes or bool(self.inside(found_at.row[None, :])[0]))
+            if judged:
+                ok = ok and verdict is not None and verdict.outcome == "approved"
+            if ok:
+                return Recourse(
+                    found=True,
+                    re_decided=judged,
+                    changes=changes,
+                    original_score=original,
+                    new_score=score,
+                    target_score=target,
+                    would_be=verdict,
+                    message=_found_message(changes, score, target, judged),
+                )
+            # the proof failed (a judge that changed its mind): report it as an attempt
+            best_attempt = _Attempt(found_at.row, score, verdict)
+        attempt: tuple[Change, ...] = ()
+        attempt_score: float | None = None
+        verdict = None
+        if best_attempt is not None:
+            attempt = _changes(self.space, x0, best_attempt.row)
+            attempt_score, verdict = self._final(best_attempt.row)
         return Recourse(
-            found=True,
+            found=False,
+            re_decided=judged,
             changes=(),
             original_score=original,
             new_score=original,
             target_score=target,
-            message=(
-                f"The current estimate ({original:.0%}) already reaches the {target:.0%}"
-                " needed; no change is needed."
-            ),
+            would_be=verdict,
+            best_attempt=attempt,
+            best_attempt_score=attempt_score if attempt else None,
+            message=_not_found_message(attempt, attempt_score, verdict, target, judged),
         )
 
-    cur = x0.copy()
-    cur_score = original
-    changed: list[int] = []  # positions in ``space``, in the order they were changed
-    while len(changed) < max_changes and cur_score < target:
-        blocks: list[tuple[int, np.ndarray, np.ndarray]] = []
-        for i, a in enumerate(space):
-            if i in changed:
-                continue
-            values, sizes = _moves(a, float(cur[a.j]))
-            if values.size:
-                blocks.append((i, values, sizes))
-        if not blocks:
-            break
-        n = sum(b[1].size for b in blocks)
-        cand = np.repeat(cur[None, :], n, axis=0)
-        owner = np.empty(n, dtype=np.intp)
-        sizes_all = np.empty(n)
-        row = 0
-        for i, values, sizes in blocks:
-            k = values.size
-            cand[row : row + k, space[i].j] = values
-            owner[row : row + k] = i
-            sizes_all[row : row + k] = sizes
-            row += k
-        scores = np.asarray(model.score(cand), dtype=np.float64)
-        reach = np.flatnonzero(scores >= target)
-        if reach.size:
-            # every move that reaches the target ties on the goal: take the smallest
-            best = int(reach[np.lexsort((-scores[reach], sizes_all[reach]))[0]])
-        else:
-            best = int(np.lexsort((sizes_all, -scores))[0])
-            if scores[best] - cur_score <= 1e-12:
-                break  # no single move helps any more
-        i = int(owner[best])
-        cur = cand[best].copy()
-        cur_score = float(scores[best])
-        changed.append(i)
 
-    if cur_score >= target:
-        for i in changed:
-            cur, cur_score = _shrink(model, space[i], x0, cur, cur_score, target)
-
-    final = float(model.score(cur[None, :])[0])  # the proof: re-score the counterfactual
-    changes = tuple(
+def _changes(space: tuple[_Actionable, ...], x0: np.ndarray, row: np.ndarray) -> tuple[Change, ...]:
+    return tuple(
         Change(
             feature=a.name,
             label=a.label,
             from_value=_raw(a, float(x0[a.j])),
-            to_value=_raw_required(a, float(cur[a.j])),
+            to_value=_raw_required(a, float(row[a.j])),
         )
         for a in space
-        if not _same(float(cur[a.j]), float(x0[a.j]))
+        if not _same(float(row[a.j]), float(x0[a.j]))
     )
-    found = final >= target and bool(changes)
-    return Recourse(
-        found=found,
-        changes=changes if found else (),
-        original_score=original,
-        new_score=final if found else original,
-        target_score=target,
-        message=_message(changes, final, target) if found else NO_RECOURSE_MESSAGE,
-    )
-
-
-def _shrink(
-    model: DecisionModel,
-    a: _Actionable,
-    x0: np.ndarray,
-    cur: np.ndarray,
-    cur_score: float,
-    target: float,
-) -> tuple[np.ndarray, float]:
-    """Move feature ``a`` back toward its original value while the target still holds."""
-    start, end = float(x0[a.j]), float(cur[a.j])
-    if a.categorical:
-        path = np.array([start])
-    else:
-        lo, hi = min(start, end), max(start, end)
-        inner = a.grid[(a.grid > lo) & (a.grid < hi)]
-        if end < start:
-            inner = inner[::-1]
-        path = np.concatenate([[start], inner])  # ordered from the original toward ``end``
-    # Coarse-to-fine: score a thinned path, then the stretch before the first success.
-    lo_i, hi_i = 0, path.size  # search path[lo_i:hi_i]; path[hi_i] (or ``end``) succeeds
-    best_row, best_score = cur, cur_score
-    while hi_i > lo_i:
-        idx = np.arange(lo_i, hi_i)
-        if idx.size > SHRINK_BATCH:
-            idx = np.unique(np.linspace(lo_i, hi_i - 1, SHRINK_BATCH).round().astype(int))
-        cand = np.repeat(cur[None, :], idx.size, axis=0)
-        cand[:, a.j] = path[idx]
-        scores = np.asarray(model.score(cand), dtype=np.float64)
-        ok = np.flatnonzero(scores >= target)
-        if not ok.size:
-            break
-        first = int(ok[0])
-        best_row, best_score = cand[first].copy(), float(scores[first])
-        if first == 0 or idx[first] - idx[first - 1] <= 1:
-            break  # nothing untested lies closer to the original
-        lo_i, hi_i = int(idx[first - 1]) + 1, int(idx[first])
-    return best_row, best_score
 
 
 def _same(a: float, b: float) -> bool:
@@ -337,13 +516,59 @@ def _fmt(value: RawValue) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
-def _message(changes: tuple[Change, ...], score: float, target: float) -> str:
+def _what(changes: tuple[Change, ...]) -> str:
     parts = [f"{c.label} from {_fmt(c.from_value)} to {_fmt(c.to_value)}" for c in changes]
-    what = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _found_message(changes: tuple[Change, ...], score: float, target: float, judged: bool) -> str:
+    if not changes:
+        if judged:
+            return (
+                f"The current estimate ({score:.0%}) already reaches the {target:.0%} needed"
+                " and the case would be approved automatically; no change is needed."
+            )
+        return (
+            f"The current estimate ({score:.0%}) already reaches the {target:.0%} needed"
+            " for approval; no change is needed to reach the score."
+        )
+    if judged:
+        return (
+            f"Changing {_what(changes)} would lead to an automated approval: re-decided"
+            " with the same checks and policy as a real request, the model's estimate"
+            f" would be {score:.0%} ({target:.0%} needed) and no rule would refer it to"
+            " a person."
+        )
     return (
-        f"Changing {what} would change this decision: the model's estimate would be"
-        f" {score:.0%}, reaching the {target:.0%} needed."
+        f"Changing {_what(changes)} would raise the model's estimate to {score:.0%},"
+        f" reaching the {target:.0%} needed for approval. This was checked against the"
+        " score threshold only, not re-decided with the policy's other rules."
     )
+
+
+def _not_found_message(
+    attempt: tuple[Change, ...],
+    score: float | None,
+    verdict: Verdict | None,
+    target: float,
+    judged: bool,
+) -> str:
+    head = NO_RECOURSE_MESSAGE if judged else NO_RECOURSE_UNJUDGED_MESSAGE
+    if not attempt or score is None:
+        return head
+    best = (
+        f"{head} The best attempt found, changing {_what(attempt)}, would give an estimate"
+        f" of {score:.0%} ({target:.0%} needed)"
+    )
+    if verdict is None:
+        return f"{best}."
+    if verdict.outcome == "referred":
+        why = "; ".join(verdict.reasons) or "the policy refers it"
+        return f"{best}, which would still be referred to a person because: {why}."
+    if verdict.outcome == "declined":
+        return f"{best}, which would still be declined."
+    # approved here means the search could not keep within max_changes and prove it
+    return f"{best}."
 
 
 def find_recourse(
@@ -353,16 +578,16 @@ def find_recourse(
     target_score: float,
     max_changes: int = 3,
     builder: RecourseBuilder | RationaleBuilder | None = None,
+    judge: Judge | None = None,
 ) -> Recourse:
     """A counterfactual for one encoded row ``x`` (shape ``(1, p)``) reaching ``target_score``.
 
     ``builder`` is the per-model helper the service made once when it loaded the
     model: a :class:`RecourseBuilder` is used as is; for a :class:`RationaleBuilder`
     (or none) the model's cached search space is used. Either must belong to ``model``.
+    ``judge`` re-decides candidates like real requests (see :class:`RecourseBuilder`).
     """
-    if max_changes < 1:
-        raise ValueError(f"max_changes must be at least 1 (got {max_changes})")
     if builder is not None and builder.model is not model:
         raise ValueError("builder was made for another model")
     b = builder if isinstance(builder, RecourseBuilder) else RecourseBuilder(model)
-    return b.find(x, target_score=target_score, max_changes=max_changes)
+    return b.find(x, target_score=target_score, max_changes=max_changes, judge=judge)

@@ -1,8 +1,8 @@
 """Read access to the MLflow registry shared by training, audits and serving.
 
 Registered model = use case; aliases ``candidate`` (newest trained) and
-``champion`` (serving); Docket facts live in version tags prefixed ``docket.``
-and ``audit.``.
+``champion`` (serving); Docket's facts live in version tags whose keys are all in
+:mod:`models.tags`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from models import tags
 from models.settings import Settings
 from models.spec import DecisionSpec, parse_spec
 
 CANDIDATE = "candidate"
 CHAMPION = "champion"
 TEST_SPLIT_ARTIFACT = "split/test.parquet"
-SERVING_SPEC_TAG = "docket.serving_spec"
+SERVING_SPEC_TAG = tags.SERVING_SPEC  # kept for callers that import it from here
 
 
 class RegistryError(LookupError):
@@ -90,7 +91,7 @@ def load_model(client: MlflowClient, use_case: str, version: str | int) -> Any:
 
 
 def run_id_of(mv: ModelVersion) -> str:
-    run_id = mv.run_id or (mv.tags or {}).get("docket.run_id")
+    run_id = mv.run_id or (mv.tags or {}).get(tags.RUN_ID)
     if not run_id:
         raise RegistryError(f"version {mv.version} of {mv.name!r} has no training run recorded")
     return str(run_id)
@@ -112,7 +113,7 @@ def serving_spec(
     client: MlflowClient, mv: ModelVersion, fallback: DecisionSpec, path: str | None = None
 ) -> DecisionSpec:
     """The spec a version was promoted under (or the artifact ``path``), else ``fallback``."""
-    path = path or (mv.tags or {}).get(SERVING_SPEC_TAG)
+    path = path or (mv.tags or {}).get(tags.SERVING_SPEC)
     if not path:
         return fallback
     raw = load_json(client, run_id_of(mv), path)

@@ -7,11 +7,9 @@ the gate, the policy and the reason catalogue all come from here.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -22,6 +20,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from models.canonical import canonical_hash
 
 SPEC_SCHEMA_VERSION = 1
 
@@ -161,7 +161,7 @@ class Split(_Strict):
 
 
 Mitigation = Literal["reweighing", "grid-demographic-parity", "grid-equalized-odds"]
-MITIGATIONS: tuple[str, ...] = ("reweighing", "grid-demographic-parity", "grid-equalized-odds")
+MITIGATIONS: tuple[Mitigation, ...] = get_args(Mitigation)
 
 
 class ModelSection(_Strict):
@@ -264,7 +264,7 @@ class Policy(_Strict):
     decline_below: float = Field(gt=0, lt=1)
     refer_adverse: bool = False
     refer_out_of_distribution: bool = True
-    review_deadline_hours: int = Field(default=72, ge=1, le=24 * 60)
+    review_deadline_hours: float = Field(default=72, gt=0, le=24 * 60)
     rules: list[PolicyRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -309,8 +309,81 @@ class ReasonCatalogue(_Strict):
     )
 
 
+ReviewOutcome = Literal["approved", "declined"]
+ModelRecommendation = Literal["approve", "decline", "uncertain"]
+
+
+class ReviewCode(_Strict):
+    """One reason a reviewer may give for a resolution, from the spec's review taxonomy."""
+
+    text: str = Field(min_length=3)
+    justifies_override: bool = Field(
+        description="Whether this reason may justify an outcome other than the model's recommendation."
+    )
+
+
+class SecondReviewRule(_Strict):
+    """A resolution that needs a second, different person (a senior reviewer) before it is final (R23).
+
+    The rule fires when every condition given holds: the reviewer's ``outcome``,
+    the model's ``model_recommendation``, and a ``feature`` of the decision
+    ``above``/``below`` a limit (numeric) or ``equals`` a category.
+    """
+
+    outcome: ReviewOutcome | None = None
+    model_recommendation: ModelRecommendation | None = None
+    feature: str | None = None
+    above: float | None = None
+    below: float | None = None
+    equals: str | None = None
+    reason: str = Field(min_length=10)
+
+    @model_validator(mode="after")
+    def _conditions(self) -> SecondReviewRule:
+        if self.outcome is None and self.model_recommendation is None and self.feature is None:
+            raise ValueError(
+                "a second-review rule needs at least one of 'outcome', 'model_recommendation',"
+                " 'feature'; got none of them"
+            )
+        limits = [k for k in ("above", "below", "equals") if getattr(self, k) is not None]
+        if self.feature is None and limits:
+            raise ValueError(f"{limits} need a 'feature' to compare; got no 'feature'")
+        if self.feature is not None and len(limits) != 1:
+            raise ValueError(
+                "a second-review rule with a 'feature' needs exactly one of 'above', 'below',"
+                f" 'equals'; got {limits}"
+            )
+        return self
+
+
+class ReviewSection(_Strict):
+    """How people review cases: reasons they may give, leases, minimum time, appeals, four eyes.
+
+    Without this section a use case's referred cases cannot be resolved.
+    """
+
+    version: str = "1"
+    lease_minutes: float = Field(default=30, gt=0, le=24 * 60)
+    min_review_seconds: int = Field(default=30, ge=0, le=24 * 3600)
+    appeal_deadline_hours: int = Field(default=120, ge=1, le=24 * 90)
+    codes: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")], ReviewCode] = Field(
+        min_length=1
+    )
+    second_review: list[SecondReviewRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _overrides_possible(self) -> ReviewSection:
+        # R6: a reviewer must be able to override the model, so some reason must allow it
+        if not any(code.justifies_override for code in self.codes.values()):
+            raise ValueError(
+                "at least one of review.codes must have justifies_override = true (a reviewer"
+                f" must be able to override the model); got none among {sorted(self.codes)}"
+            )
+        return self
+
+
 class DecisionSpec(_Strict):
-    """A validated decision spec. Sections `gate`, `policy` and `reasons` are versioned and open."""
+    """A validated decision spec. Sections `gate`, `policy`, `reasons` and `review` are versioned and open."""
 
     spec_version: Literal[1] = 1
     name: Annotated[str, Field(pattern=_NAME_PATTERN)]
@@ -326,6 +399,7 @@ class DecisionSpec(_Strict):
     gate: Gate | None = None
     policy: Policy | None = None
     reasons: ReasonCatalogue | None = None
+    review: ReviewSection | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_text: str = PrivateAttr(default="")
@@ -369,7 +443,27 @@ class DecisionSpec(_Strict):
                 f" (got {m_attr!r})"
             )
         self._check_policy_and_reasons()
+        self._check_review()
         return self
+
+    def _check_review(self) -> None:
+        if self.review is None:
+            return
+        feats = self.features
+        for i, rule in enumerate(self.review.second_review):
+            if rule.feature is None:
+                continue
+            if rule.feature not in feats:
+                raise ValueError(
+                    f"review.second_review[{i}].feature must be one of {list(feats)}"
+                    f" (got {rule.feature!r})"
+                )
+            kind = feats[rule.feature].type
+            if (rule.equals is not None) != (kind == "categorical"):
+                raise ValueError(
+                    f"review.second_review[{i}]: use 'equals' for categorical and 'above'/'below'"
+                    f" for numeric features ({rule.feature!r} is {kind})"
+                )
 
     def _check_policy_and_reasons(self) -> None:
         feats = self.features
@@ -440,8 +534,7 @@ class DecisionSpec(_Strict):
 
     def spec_hash(self) -> str:
         """Hash of the validated content (not the file's bytes): formatting changes keep it."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return canonical_hash(self.model_dump(mode="json"))
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

@@ -17,8 +17,9 @@ from audits.audit import run_audit
 from audits.promotion import promote
 from models.settings import Settings
 from models.spec import load_spec
-from serving.engine import DecisionEngine
-from serving.validation import DecideRequest, InvalidFeatures
+from serving.access import Principal
+from serving.decisions.engine import DecisionEngine
+from serving.decisions.validation import DecideRequest, InvalidFeatures
 from training.synthetic import write_synthetic
 from training.train import train_use_case
 
@@ -46,7 +47,7 @@ request = DecideRequest(
         "postcode_score": -0.5,
     },
 )
-decision = engine.decide(request, "notebook")
+decision = engine.decide(request, Principal.local("notebook")).model_dump(mode="json")
 print(decision["outcome"], round(decision["score"], 3), decision["status"])
 print(decision["rationale"]["summary"])
 for reason in decision["reasons"]:
@@ -59,7 +60,7 @@ print(decision["notice"])
 
 # %%
 try:
-    engine.decide(DecideRequest(use_case=spec.name, features={"income": -5}), "notebook")
+    engine.decide(DecideRequest(use_case=spec.name, features={"income": -5}), Principal.local("notebook"))
 except InvalidFeatures as exc:
     for problem in exc.problems:
         print(".".join(problem.loc), "->", problem.msg)

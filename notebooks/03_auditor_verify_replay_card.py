@@ -16,9 +16,10 @@ from audits.promotion import promote
 from models import registry
 from models.settings import Settings
 from models.spec import load_spec
-from serving.engine import DecisionEngine
-from serving.replay import replay_decision
-from serving.validation import DecideRequest
+from serving.access import Principal
+from serving.decisions.engine import DecisionEngine
+from serving.decisions.replay import replay_decision
+from serving.decisions.validation import DecideRequest
 from training.synthetic import make_frame, write_synthetic
 from training.train import train_use_case
 
@@ -44,7 +45,7 @@ print(render_markdown(card)[:1500])
 engine = DecisionEngine(settings)
 engine.start()
 rows = make_frame(20, 0.0, seed=11)[spec.feature_names].to_dict(orient="records")
-ids = [engine.decide(DecideRequest(use_case=spec.name, features=r), "notebook")["decision_id"] for r in rows]
+ids = [engine.decide(DecideRequest(use_case=spec.name, features=r), Principal.local("notebook")).decision_id for r in rows]
 print(engine.log.verify())
 for decision_id in ids[:5]:
     result = replay_decision(settings, engine.log, decision_id)

@@ -9,22 +9,27 @@
   family fitted on reweighted and relabelled rows; fairlearn picks the best
   trade-off, and that single predictor is kept (not a randomised mixture).
 
-Either way the model is an ordinary family estimator, so its contributions stay exact.
-Sensitive attributes are used only while fitting.
+Either way the model goes through the ordinary fit (:func:`training.fit.fit_decision_model`)
+and is an ordinary family estimator, so its contributions stay exact. Sensitive
+attributes are used only while fitting. The method names are ``models.spec.MITIGATIONS``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any, cast
+
 import numpy as np
 import pandas as pd
 
-from models.decision_model import DecisionModel, build_estimator
-from models.encoder import FeatureEncoder
-from models.estimators import PlattCalibrator
-from models.ood import OODDetector
-from models.spec import DecisionSpec
+from models.decision_model import DecisionModel, Family
+from models.spec import MITIGATIONS, DecisionSpec, Mitigation
 from training.data import Dataset
+from training.fit import fit_decision_model
 from training.split import SplitIndices
+
+MESSAGE_METHOD = "The 'method' parameter must be a str among {methods}."
 
 
 def reweighing_weights(y: np.ndarray, groups: pd.Series) -> np.ndarray:
@@ -41,40 +46,62 @@ def _intersection(sensitive: pd.DataFrame) -> pd.Series:
     return sensitive.astype(str).agg(" & ".join, axis=1)
 
 
+def _reweighed(spec: DecisionSpec, dataset: Dataset, split: SplitIndices) -> DecisionModel:
+    groups = _intersection(dataset.sensitive.iloc[split.train])
+    weights = reweighing_weights(dataset.y[split.train], groups)
+    return fit_decision_model(spec, dataset, split, sample_weight=weights)
+
+
+def _grid_search(
+    estimator: Family,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    constraint: Any,
+    grid_size: int,
+    sensitive: np.ndarray,
+) -> Family:
+    from fairlearn.reductions import GridSearch
+
+    search = GridSearch(
+        estimator, constraints=constraint, grid_size=grid_size, constraint_weight=0.5
+    )
+    search.fit(X_train, y_train, sensitive_features=sensitive)
+    best: Family = search.predictors_[search.best_idx_]
+    return best
+
+
+def _reduction(constraint: str) -> Callable[[DecisionSpec, Dataset, SplitIndices], DecisionModel]:
+    def fit(spec: DecisionSpec, dataset: Dataset, split: SplitIndices) -> DecisionModel:
+        from fairlearn import reductions
+
+        # one attribute keeps the grid small (fairlearn warns past 4 dimensions)
+        attribute = spec.model.mitigation_attribute or spec.sensitive.attributes[0]
+        sensitive = dataset.sensitive.iloc[split.train][attribute].to_numpy()
+        search = partial(
+            _grid_search,
+            constraint=getattr(reductions, constraint)(),
+            grid_size=spec.model.mitigation_grid_size,
+            sensitive=sensitive,
+        )
+        return fit_decision_model(spec, dataset, split, fit_estimator=search)
+
+    return fit
+
+
+_METHODS: dict[Mitigation, Callable[[DecisionSpec, Dataset, SplitIndices], DecisionModel]] = {
+    "reweighing": _reweighed,
+    "grid-demographic-parity": _reduction("DemographicParity"),
+    "grid-equalized-odds": _reduction("EqualizedOdds"),
+}
+
+
 def fit_mitigated(
     spec: DecisionSpec, dataset: Dataset, split: SplitIndices, method: str
 ) -> DecisionModel:
-    encoder = FeatureEncoder(spec)
-    X = encoder.encode_frame(dataset.frame)
-    X_train, y_train = X[split.train], dataset.y[split.train]
-    sensitive = dataset.sensitive.iloc[split.train]
-    estimator = build_estimator(spec, encoder)
-    if method == "reweighing":
-        groups = _intersection(sensitive)
-        estimator.fit(X_train, y_train, sample_weight=reweighing_weights(y_train, groups))
-    elif method in ("grid-demographic-parity", "grid-equalized-odds"):
-        from fairlearn.reductions import DemographicParity, EqualizedOdds, GridSearch
-
-        constraint = DemographicParity() if method == "grid-demographic-parity" else EqualizedOdds()
-        search = GridSearch(
-            estimator,
-            constraints=constraint,
-            grid_size=spec.model.mitigation_grid_size,
-            constraint_weight=0.5,
-        )
-        # one attribute keeps the grid small (fairlearn warns past 4 dimensions)
-        attribute = spec.model.mitigation_attribute or spec.sensitive.attributes[0]
-        search.fit(X_train, y_train, sensitive_features=sensitive[attribute].to_numpy())
-        estimator = search.predictors_[search.best_idx_]
-    else:
+    """Fit the spec's model with the fairness mitigation ``method`` (one of ``MITIGATIONS``)."""
+    if method not in MITIGATIONS:
         raise ValueError(
-            f"mitigation must be one of ['reweighing', 'grid-demographic-parity',"
-            f" 'grid-equalized-odds']; got {method!r}"
+            f"{MESSAGE_METHOD.format(methods=list(MITIGATIONS))} Got {method!r} instead."
         )
-    calibrator = PlattCalibrator().fit(
-        estimator.margin(X[split.calibration]), dataset.y[split.calibration]
-    )
-    ood = OODDetector(kinds=encoder.kinds, names=encoder.names).fit(X[split.train])
-    return DecisionModel(
-        spec=spec, encoder=encoder, estimator=estimator, calibrator=calibrator, ood=ood
-    )
+    return _METHODS[cast(Mitigation, method)](spec, dataset, split)

@@ -120,6 +120,30 @@ favourable = "Your employment history is long or permanent"
 features = ["postcode_score"]
 adverse = "Your postcode score"
 favourable = "Your postcode score"
+
+[review]
+lease_minutes = 30
+min_review_seconds = 30
+appeal_deadline_hours = 120
+
+[review.codes.income_verified]
+text = "Income verified against documents"
+justifies_override = true
+
+[review.codes.model_reasons_confirmed]
+text = "The model's principal reasons were checked and confirmed"
+justifies_override = false
+
+[review.codes.policy_exception]
+text = "Decided as a documented exception to the policy"
+justifies_override = true
+
+[[review.second_review]]
+outcome = "approved"
+model_recommendation = "decline"
+feature = "debt"
+above = 40000
+reason = "Approving debt above 40,000 against the model needs a senior reviewer."
 """
 
 

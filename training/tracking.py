@@ -66,6 +66,25 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+#: what loading a registered model needs besides Docket itself (which defines its classes)
+_MODEL_REQUIREMENTS = ("scikit-learn", "lightgbm", "numpy", "pandas", "scipy", "skops")
+
+
+def model_requirements() -> list[str]:
+    """Pinned requirements of a logged model, from the installed versions.
+
+    Stated explicitly because MLflow would otherwise infer them by loading the
+    model in a subprocess on every registration (about 5 s each on this machine).
+    """
+    found = []
+    for dist in _MODEL_REQUIREMENTS:
+        try:
+            found.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
 def log_frame(frame: pd.DataFrame, artifact_path: str) -> None:
     """Log a table as a Parquet artifact of the active run."""
     folder, _, filename = artifact_path.rpartition("/")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import mlflow
 
-from models import registry
+from models import registry, tags
 from models.decision_model import DecisionModel
 from models.metrics import performance
 from models.settings import Settings
@@ -95,18 +95,18 @@ def train_use_case(
     client = registry.connect(settings)
     exp_id = tracking.experiment_id(client, settings, spec.name)
     spec_hash = spec.spec_hash()
-    tags = {
-        "docket.use_case": spec.name,
-        "docket.spec_hash": spec_hash,
-        "docket.spec_version": spec.version,
-        "docket.data_fingerprint": dataset.report.fingerprint,
-        "docket.git_commit": tracking.git_commit(),
-        "docket.seed": str(seed),
-        "docket.family": spec.model.family,
-        "docket.mitigation": mitigation or "none",
+    run_tags = {
+        tags.USE_CASE: spec.name,
+        tags.SPEC_HASH: spec_hash,
+        tags.SPEC_VERSION: spec.version,
+        tags.DATA_FINGERPRINT: dataset.report.fingerprint,
+        tags.GIT_COMMIT: tracking.git_commit(),
+        tags.SEED: str(seed),
+        tags.FAMILY: spec.model.family,
+        tags.MITIGATION: mitigation or "none",
     }
     with mlflow.start_run(experiment_id=exp_id, run_name=f"train-{spec.name}") as run:
-        mlflow.set_tags(tags)
+        mlflow.set_tags(run_tags)
         mlflow.set_tags({f"lib.{k}": v for k, v in tracking.library_versions().items()})
         mlflow.log_params({"family": spec.model.family, "seed": seed, **spec.model.params})
         mlflow.log_params({f"split.{k}": v for k, v in spec.model.split.model_dump().items()})
@@ -129,10 +129,13 @@ def train_use_case(
         tracking.log_frame(test_rows, registry.TEST_SPLIT_ARTIFACT)
         mlflow.log_dict(metrics, "metrics/test.json")
         info = mlflow.sklearn.log_model(
-            sk_model=model, name="model", skops_trusted_types=tracking.trusted_types(model)
+            sk_model=model,
+            name="model",
+            skops_trusted_types=tracking.trusted_types(model),
+            pip_requirements=tracking.model_requirements(),
         )
         version = tracking.register(
-            client, info.model_uri, spec.name, {**tags, "docket.run_id": run.info.run_id}
+            client, info.model_uri, spec.name, {**run_tags, tags.RUN_ID: run.info.run_id}
         )
     timings["track"] = time.perf_counter() - t0
     progress(

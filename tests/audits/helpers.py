@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audits.audit import AuditReport, evaluate_gate
+from audits.audit import evaluate_gate
 from audits.checks import RULE_TEXT, outcome_of
+from audits.report import AuditReport
 from models.spec import DecisionSpec, Gate, parse_spec
 
 # Group shares: "75+" is under the 2% share (left out of ratios); "widowed" is above

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import html
+import re
 
 import pytest
 
-from audits.audit import AuditReport
 from audits.cards import (
     FIRST_VERSION,
     SECTIONS,
@@ -17,6 +17,7 @@ from audits.cards import (
     render_html,
     render_markdown,
 )
+from audits.report import AuditReport, Waiver
 from models.spec import DecisionSpec
 from tests.audits.helpers import (
     DATA_REPORT,
@@ -28,12 +29,12 @@ from tests.audits.helpers import (
     parse,
 )
 
-WAIVER = {
-    "justification": "Age gap traced to <thin-file> applicants; remediation planned in Q3",
-    "requested_by": "ana.owner",
-    "approved_by": "rui.risk",
-    "at": "2025-01-05T10:00:00+00:00",
-}
+WAIVER = Waiver(
+    justification="Age gap traced to <thin-file> applicants; remediation planned in Q3",
+    requested_by="ana.owner",
+    approved_by="rui.risk",
+    at="2025-01-05T10:00:00+00:00",
+)
 MCT_KEYS = ("model_details", "model_parameters", "quantitative_analysis", "considerations")
 DOCKET_KEYS = (
     "fairness",
@@ -77,7 +78,7 @@ def card_for(
     spec: DecisionSpec,
     report: AuditReport | None,
     *,
-    waiver: dict[str, Any] | None = None,
+    waiver: Waiver | None = None,
     previous: AuditReport | None = None,
     figures: dict[str, str] | None = None,
 ) -> ModelCard:
@@ -92,7 +93,30 @@ def card_for(
         waiver=waiver,
         previous=previous,
         figures=figures,
+        reason_reference=REASON_REFERENCE,
     )
+
+
+REASON_REFERENCE = (
+    "Adverse decisions are explained against the average of the 25 held-out applicants the"
+    " policy approves (score >= 0.6)."
+)
+
+
+def test_a_card_that_does_not_state_the_reasons_reference_is_incomplete(
+    spec: DecisionSpec, audit: AuditFixture
+) -> None:
+    # given: a card built without saying what principal reasons are measured against
+    stated = card_for(spec, audit.report)
+    card = stated.model_copy(
+        update={"reason_codes": stated.reason_codes.model_copy(update={"reference": None})}
+    )
+
+    # then: promotion would be blocked on that section
+    assert "reason_codes" in missing_sections(card)
+    assert "reason_codes" not in missing_sections(stated)
+    for rendered in (render_markdown(stated), render_html(stated)):
+        assert "the 25 held-out applicants the policy approves (score &gt;= 0.6)" in rendered
 
 
 def test_card_with_an_audit_has_every_section(spec: DecisionSpec, audit: AuditFixture) -> None:
@@ -258,14 +282,19 @@ def test_waiver_appears_everywhere(spec: DecisionSpec, audit: AuditFixture) -> N
     card = card_for(spec, audit.report, waiver=WAIVER)
     # then
     assert card.gate.waiver is not None
-    assert card_json(card)["gate"]["waiver"] == WAIVER
+    assert card_json(card)["gate"]["waiver"] == {
+        "justification": WAIVER.justification,
+        "requested_by": "ana.owner",
+        "approved_by": "rui.risk",
+        "at": "2025-01-05T10:00:00+00:00",
+    }
     assert any("Promoted under a waiver" in c for c in card.caveats)
     assert any(
         "approved by rui.risk" in r.mitigation_strategy
         for r in card.considerations.ethical_considerations
     )
     markdown = render_markdown(card)
-    assert "requested by ana.owner, approved by rui.risk" in markdown
+    assert "- Requested by: ana.owner\n- Approved by: rui.risk\n" in markdown
     assert "&lt;thin-file&gt;" in markdown
     page = parse(render_html(card))
     assert "rui.risk" in page.ids["waiver"]
@@ -380,3 +409,52 @@ def test_html_of_an_incomplete_card_says_so(spec: DecisionSpec) -> None:
     page = parse(render_html(card_for(spec, None)))
     assert "gate_outcome" in page.ids["missing"]
     assert page.tables_of("groups") == []
+
+
+def _markdown_tables(markdown: str, heading: str) -> list[list[str]]:
+    """Body rows (cells unescaped) of the tables under one ``## heading``."""
+    section = markdown.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    section = section.split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    return [
+        [
+            html.unescape(cell.strip().replace("\\|", "|"))
+            for cell in re.split(r"(?<!\\)\|", row)[1:-1]
+        ]
+        for row in rows
+        if not row.startswith("| Attribute |")
+    ]
+
+
+def test_markdown_and_html_show_the_same_sections_and_fairness_rows(
+    spec: DecisionSpec, audit: AuditFixture
+) -> None:
+    # given: a card with a waiver and figures, so that the optional parts are shown too
+    from audits.plots import audit_figures
+
+    figures = audit_figures(audit.report, audit.y, audit.scores, audit.groups)
+    card = card_for(spec, audit.report, waiver=WAIVER, figures=figures)
+    # when
+    markdown = render_markdown(card)
+    page_html = render_html(card)
+    # then: the same section titles in the same order, the R19 ones among them
+    md_titles = [line[3:] for line in markdown.splitlines() if line.startswith("## ")]
+    html_titles = [html.unescape(t) for t in re.findall(r"<h2>(.*?)</h2>", page_html)]
+    assert md_titles == html_titles
+    assert [f"## {t}" for t in md_titles if f"## {t}" in MARKDOWN_HEADINGS] == list(
+        MARKDOWN_HEADINGS
+    )
+    assert "Figures" in md_titles
+    # and every fairness row of the card, cell for cell, in both
+    html_rows = [row for t in parse(page_html).tables_of("groups") for row in t["rows"]]  # type: ignore[attr-defined]
+    md_rows = _markdown_tables(markdown, "Unitary fairness") + _markdown_tables(
+        markdown, "Intersectional fairness"
+    )
+    assert md_rows == html_rows
+    expected = [
+        (r.attribute, r.group, str(r.n), f"{r.selection_rate:.3f}", r.verdict)
+        for r in [*card.fairness.unitary, *card.fairness.intersectional]
+        if r.selection_rate is not None
+    ]
+    assert len(expected) == len(card.fairness.unitary) + len(card.fairness.intersectional)
+    assert [(row[0], row[1], row[2], row[4], row[-1]) for row in md_rows] == expected

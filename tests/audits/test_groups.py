@@ -132,7 +132,8 @@ def test_disparities_skip_nan_and_excluded_groups() -> None:
 
 
 def test_calibration_error_matches_its_definition() -> None:
-    # given: bin [0.2, 0.3) holds 0.2, 0.25 (y 1, 0); bin [0.9, 1.0] holds 1.0 (y 1)
+    # given: bins close on the right, as calibration_curve's: 0.2 is in (0.1, 0.2], 0.25 in
+    # (0.2, 0.3], 1.0 in (0.9, 1]
     y_true = np.array([1, 0, 1])
     scores = np.array([0.2, 0.25, 1.0])
     group = np.zeros(3, dtype=np.intp)
@@ -140,8 +141,8 @@ def test_calibration_error_matches_its_definition() -> None:
     # when
     ece = calibration_errors(y_true, scores, group, 1)
 
-    # then: (2/3)|1/2 - 0.225| + (1/3)|1 - 1|
-    assert ece[0] == pytest.approx(2 / 3 * 0.275, abs=1e-15)
+    # then: (1/3)|1 - 0.2| + (1/3)|0 - 0.25| + (1/3)|1 - 1|
+    assert ece[0] == pytest.approx((0.8 + 0.25) / 3, abs=1e-15)
 
 
 def test_group_auc_is_sklearn_per_group_and_nan_with_one_class() -> None:

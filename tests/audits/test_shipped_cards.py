@@ -12,7 +12,9 @@ from audits.card_source import card_for_version
 from audits.cards import card_json, missing_sections, render_html, render_markdown
 from docket.usecases import resolve_spec
 from models import registry
+from models.rationale import describe_reference
 from models.settings import Settings
+from serving.decisions import load_served
 
 
 class _Tables(HTMLParser):
@@ -48,6 +50,10 @@ def test_every_card_section_is_filled_and_pages_hold_group_tables(
     assert {"model_details", "model_parameters", "quantitative_analysis", "considerations"} <= set(
         raw
     )
+    # the card states the reference serving measures principal reasons against
+    served = load_served(client, use_case, version)
+    assert card.reason_codes.reference == describe_reference(served.reference)
+    assert "held-out applicants the policy approves" in (card.reason_codes.reference or "")
     # the shipped models were promoted with a (test) waiver: the card must say so
     assert "test-risk-officer" in render_markdown(card)
     page = _Tables()

@@ -80,6 +80,16 @@ def test_synth_rejects_unknown_family(tmp_path: Path) -> None:
     assert "--family must be one of ['logistic', 'gbm']; got 'forest'" in result.output
 
 
+def _person(home: Path, name: str, role: str) -> str:
+    added = runner.invoke(
+        app,
+        ["people", "add", "--name", name, "--role", role, "--by", "test", "--json"],
+        env=Settings.local(home).as_env(),
+    )
+    assert added.exit_code == 0, added.output
+    return str(json.loads(added.stdout)["token"])
+
+
 def test_promote_and_history_through_the_cli(tmp_path: Path) -> None:
     home = tmp_path / "home"
     spec = _docket(
@@ -90,42 +100,49 @@ def test_promote_and_history_through_the_cli(tmp_path: Path) -> None:
     assert audit.returncode == 1 and "FAIL" in audit.stdout  # the plain model fails the gate
     refused = _docket("promote", spec, "--version", "1", "--requested-by", "ann", home=home)
     assert refused.returncode == 1 and "did not pass its audit (FAIL)" in refused.stderr
-    same = _docket(
-        "promote",
-        spec,
-        "--version",
-        "1",
-        "--requested-by",
-        "ann",
-        "--approved-by",
-        "Ann",
-        "--waiver",
-        "Pilot accepted by the business for two weeks.",
-        home=home,
+
+    # the typed-names waiver is gone
+    typed = _docket(
+        "promote", spec, "--version", "1", "--waiver", "x" * 30, "--approved-by", "bob", home=home
     )
-    assert same.returncode == 1 and "approver other than the requester" in same.stderr
-    waived = _docket(
+    assert typed.returncode == 2 and "No such option: --approved-by" in typed.stderr
+
+    # a waiver is asked for with the requester's own token: nothing is promoted yet
+    ann = _person(home, "Ann Lee", "senior_reviewer")
+    bob = _person(home, "Bob Ng", "admin")
+    justification = "Pilot accepted by the business for two weeks."
+    asked = _docket(
         "promote",
         spec,
         "--version",
         "1",
-        "--requested-by",
-        "ann",
-        "--approved-by",
-        "bob",
         "--waiver",
-        "Pilot accepted by the business for two weeks.",
+        justification,
+        "--token",
+        ann,
         "--json",
         home=home,
     )
+    assert asked.returncode == 0, asked.stderr
+    request_id = json.loads(asked.stdout)["request_id"]
+    assert json.loads(asked.stdout)["status"] == "pending"
+
+    # the requester cannot approve it; another person can
+    same = _docket("promote", "--approve", request_id, "--token", ann, home=home)
+    assert same.returncode == 1 and "the approver must be another person" in same.stderr
+    waived = _docket("promote", "--approve", request_id, "--token", bob, "--json", home=home)
     assert waived.returncode == 0, waived.stderr
-    assert json.loads(waived.stdout)["approved_by"] == "bob"
+    promoted = json.loads(waived.stdout)
+    assert (promoted["requested_by"], promoted["approved_by"]) == ("Ann Lee", "Bob Ng")
     history = json.loads(
         _docket(
             "history", "synthetic-eligibility", "--json", home=home, spec_dir=Path(spec).parent
         ).stdout
     )
     assert [e["action"] for e in history] == ["refused", "refused", "promote"]
-    assert history[1]["approved_by"] == "Ann"
+    assert (history[1]["requested_by"], history[1]["approved_by"]) == ("Ann Lee", "Ann Lee")
+    assert (history[2]["requested_by"], history[2]["approved_by"]) == ("Ann Lee", "Bob Ng")
+    verified = _docket("log", "verify", "--json", home=home)
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"]
     card = _docket("card", spec, "--format", "md", home=home)
-    assert card.returncode == 0 and "bob" in card.stdout and "Pilot accepted" in card.stdout
+    assert card.returncode == 0 and "Bob Ng" in card.stdout and "Pilot accepted" in card.stdout

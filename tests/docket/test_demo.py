@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from models.settings import Settings
+
+pytestmark = pytest.mark.slow  # trains both shipped use cases on their real data
 
 
 def test_demo_pipeline(tmp_path: Path) -> None:

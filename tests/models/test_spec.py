@@ -219,3 +219,113 @@ def test_gate_values_are_bounded() -> None:
     msg = _problems(raw)
     assert "key 'gate.min_impact_ratio': Input should be less than or equal to 1; got 1.5" in msg
     assert "key 'gate.rule'" in msg and "'vibes'" in msg
+
+
+# --------------------------------------------------------------------------------------
+# [review]: the taxonomy of reasons, leases, minimum time, appeals and four eyes
+# --------------------------------------------------------------------------------------
+
+
+def test_shipped_specs_have_a_review_section_that_allows_overrides() -> None:
+    for path in SHIPPED_DIR.glob("*.toml"):
+        # when
+        review = load_spec(path).review
+
+        # then
+        assert review is not None, path.name
+        assert any(code.justifies_override for code in review.codes.values())
+        assert not all(code.justifies_override for code in review.codes.values())
+        assert review.second_review, path.name
+
+
+def test_a_spec_without_review_section_is_valid() -> None:
+    # given
+    raw = _credit()
+    del raw["review"]
+
+    # when
+    spec = parse_spec(raw)
+
+    # then
+    assert spec.review is None
+
+
+def test_review_code_needs_text_and_override_flag() -> None:
+    # given
+    raw = _credit()
+    raw["review"]["codes"]["income_verified"] = {"text": "Income verified"}
+    raw["review"]["codes"]["Bad Code"] = {"text": "Something", "justifies_override": False}
+
+    # when
+    msg = _problems(raw)
+
+    # then
+    assert "key 'review.codes.income_verified.justifies_override': is required but missing" in msg
+    assert "key 'review.codes.Bad Code.[key]': String should match pattern" in msg
+
+
+def test_review_needs_a_code_that_justifies_an_override() -> None:
+    # given
+    raw = _credit()
+    for code in raw["review"]["codes"].values():
+        code["justifies_override"] = False
+
+    # when / then
+    assert "at least one of review.codes must have justifies_override = true" in _problems(raw)
+
+
+def test_review_numbers_are_bounded() -> None:
+    # given
+    raw = _credit()
+    raw["review"]["lease_minutes"] = 0
+    raw["review"]["min_review_seconds"] = -1
+    raw["review"]["appeal_deadline_hours"] = "soon"
+
+    # when
+    msg = _problems(raw)
+
+    # then
+    assert "key 'review.lease_minutes': Input should be greater than 0; got 0" in msg
+    assert (
+        "key 'review.min_review_seconds': Input should be greater than or equal to 0; got -1" in msg
+    )
+    assert "key 'review.appeal_deadline_hours'" in msg and "'soon'" in msg
+
+
+def test_second_review_rule_needs_a_condition_and_one_limit() -> None:
+    # given
+    raw = _credit()
+    raw["review"]["second_review"] = [
+        {"reason": "Everything needs two people here."},
+        {"outcome": "approved", "above": 10, "reason": "A limit without a feature."},
+        {"feature": "Amount", "above": 1, "below": 5, "reason": "Two limits on one feature."},
+        {"outcome": "maybe", "reason": "An outcome that is not allowed."},
+    ]
+
+    # when
+    msg = _problems(raw)
+
+    # then
+    assert "key 'review.second_review.0': a second-review rule needs at least one of" in msg
+    assert "key 'review.second_review.1': ['above'] need a 'feature' to compare" in msg
+    assert "needs exactly one of 'above', 'below', 'equals'; got ['above', 'below']" in msg
+    assert "key 'review.second_review.3.outcome'" in msg and "'maybe'" in msg
+
+
+def test_second_review_rule_names_a_model_feature_with_a_fitting_limit() -> None:
+    # given
+    raw = _credit()
+    rule = {"outcome": "approved", "feature": "Loan", "above": 10, "reason": "Unknown feature."}
+    raw["review"]["second_review"] = [rule]
+
+    # when / then
+    assert "review.second_review[0].feature must be one of" in _problems(raw)
+
+    # given
+    raw["review"]["second_review"] = [{**rule, "feature": "Records"}]
+
+    # when / then
+    assert (
+        "review.second_review[0]: use 'equals' for categorical and 'above'/'below' for numeric"
+        " features ('Records' is categorical)" in _problems(raw)
+    )

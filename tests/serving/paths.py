@@ -8,7 +8,7 @@ import numpy as np
 
 from docket.usecases import resolve_spec
 from models.spec import load_spec
-from serving.engine import DecisionEngine
+from serving.decisions.engine import DecisionEngine
 from training.data import load_dataset
 
 

@@ -1,0 +1,340 @@
+"""Render a model card as Markdown, HTML or JSON.
+
+Markdown and HTML are two templates (``audits/templates/card.md.j2`` and
+``card.html.j2``) filled from one :class:`CardView`: the section titles, the order,
+every table's header and every cell are decided here once, so the two renderings can
+differ in markup but not in content. JSON is the card itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from audits.cards.schema import (
+    ConfidenceInterval,
+    Dataset,
+    FairnessRow,
+    ModelCard,
+    missing_sections,
+)
+from audits.display import ci, comparator, num, pct, yes_no
+from audits.rendering import render
+from audits.report import check_figures
+
+__all__ = [
+    "SECTION_TITLES",
+    "CardView",
+    "Table",
+    "card_json",
+    "card_view",
+    "render_html",
+    "render_markdown",
+]
+
+# Section ids (the R19 names of ``SECTIONS`` where there is one) and titles, in order.
+SECTION_TITLES: dict[str, str] = {
+    "model_details": "Model details",
+    "intended_use": "Intended use",
+    "out_of_scope_use": "Out-of-scope use",
+    "factors": "Factors",
+    "metrics": "Metrics",
+    "evaluation_data": "Evaluation data",
+    "training_data": "Training data",
+    "unitary_fairness": "Unitary fairness",
+    "intersectional_fairness": "Intersectional fairness",
+    "gate_outcome": "Gate outcome",
+    "review_policy": "Review policy",
+    "reason_codes": "Reason-code catalogue",
+    "ethical_considerations": "Ethical considerations",
+    "limitations": "Limitations and trade-offs",
+    "caveats": "Caveats",
+    "changes_since_champion": "Changes since champion",
+    "graphics": "Figures",
+}
+_GROUP_HEADER = (
+    "Attribute",
+    "Group",
+    "n",
+    "Share",
+    "Selection rate",
+    "Interval",
+    "Impact ratio",
+    "Interval",
+    "In ratios",
+    "Insufficient",
+    "Verdict",
+)
+NO_AUDIT = "No audit: no results."
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as both renderings show it: header and cells already formatted."""
+
+    name: str
+    header: tuple[str, ...]
+    rows: list[list[str]]
+    empty: str = ""
+    numeric: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class CardView:
+    """Everything the card templates print, in the order they print it."""
+
+    title: str
+    outcome: str | None
+    missing: list[str]
+    sections: list[tuple[str, str]]
+    overview: str
+    details: list[tuple[str, str]]
+    regulatory: str
+    use_cases: list[str]
+    users: list[str]
+    out_of_scope: list[str]
+    factors: Table
+    metrics: Table
+    evaluation_data: list[tuple[str, str]]
+    training_data: list[tuple[str, str]]
+    unitary: Table
+    intersectional: Table
+    summaries: Table
+    gate: list[tuple[str, str]]
+    rule_text: str
+    failing: Table
+    waiver: list[tuple[str, str]]
+    policy: list[str]
+    reasons_version: str
+    reasons_reference: str
+    reasons: Table
+    ethics: Table
+    limitations: list[str]
+    caveats: list[str]
+    changes: str
+    deltas: Table
+    figures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """Section id to title, for the sections this card shows."""
+        return dict(self.sections)
+
+
+def card_json(card: ModelCard) -> dict[str, Any]:
+    """The card as JSON-ready data (MCT field names plus Docket's sections)."""
+    return card.model_dump(mode="json")
+
+
+def render_markdown(card: ModelCard) -> str:
+    """The card as Markdown, one heading per section (text from the spec is escaped)."""
+    return render("card.md.j2", view=card_view(card))
+
+
+def render_html(card: ModelCard) -> str:
+    """The card as a self-contained, autoescaped HTML page."""
+    return render("card.html.j2", view=card_view(card))
+
+
+def card_view(card: ModelCard) -> CardView:
+    """What both renderings of ``card`` show."""
+    d = card.model_details
+    p = card.model_parameters
+    c = card.considerations
+    g = card.gate
+    figures = list(
+        check_figures(
+            {x.name: x.image for x in card.quantitative_analysis.graphics.collection}
+        ).items()
+    )
+    shown = [key for key in SECTION_TITLES if key != "graphics" or figures]
+    return CardView(
+        title=f"Model card: {d.name} version {d.version.name}",
+        outcome=g.outcome,
+        missing=missing_sections(card),
+        sections=[(key, SECTION_TITLES[key]) for key in shown],
+        overview=d.overview,
+        details=[
+            ("Version", f"{d.version.name} ({d.version.date})"),
+            ("Changes", d.version.diff),
+            ("Path", d.path),
+            *(("Owner", o.name) for o in d.owners),
+            *(("Reference", r.reference) for r in d.references),
+            ("Architecture", p.model_architecture),
+            ("Input", p.input_format),
+            ("Output", p.output_format),
+        ],
+        regulatory=d.regulatory_requirements,
+        use_cases=[u.description for u in c.use_cases],
+        users=[u.description for u in c.users],
+        out_of_scope=[u.description for u in c.out_of_scope_uses],
+        factors=Table(
+            "factors",
+            ("Attribute", "Derived from", "Groups", "Model input", "Note"),
+            [
+                [
+                    f.attribute,
+                    f.derived_from or "",
+                    ", ".join(f.groups),
+                    yes_no(f.model_input),
+                    f.note,
+                ]
+                for f in card.factors
+            ],
+            empty="No sensitive attributes.",
+        ),
+        metrics=Table(
+            "metrics",
+            ("Metric", "Slice", "Value", "Interval"),
+            [
+                [m.type, m.slice, num(m.value), _interval(m.confidence_interval)]
+                for m in card.quantitative_analysis.performance_metrics
+                if m.slice.startswith("overall")
+            ],
+            empty="No audit: no metrics with intervals.",
+            numeric=frozenset({2, 3}),
+        ),
+        evaluation_data=_dataset(p.data.eval),
+        training_data=_dataset(p.data.train),
+        unitary=_groups(card.fairness.unitary, NO_AUDIT),
+        intersectional=_groups(card.fairness.intersectional, card.fairness.note or NO_AUDIT),
+        summaries=Table(
+            "summaries",
+            ("Attribute", "Summary", "Value", "Interval", "Groups", "Insufficient"),
+            [
+                [
+                    s.attribute,
+                    s.name,
+                    num(s.value),
+                    _interval(s.confidence_interval),
+                    str(s.groups_compared),
+                    yes_no(s.insufficient),
+                ]
+                for s in card.fairness.summaries
+            ],
+            empty="No audit: no summaries.",
+            numeric=frozenset({2, 3, 4}),
+        ),
+        gate=[
+            ("Outcome", g.outcome or "no audit"),
+            ("Audit id", g.audit_id or "—"),
+            ("Spec hash", g.spec_hash or "—"),
+            ("Rule", g.rule or "—"),
+        ],
+        rule_text=g.rule_text,
+        failing=Table(
+            "checks",
+            ("Check", "Value", "Threshold", "Verdict", "Detail"),
+            [
+                [
+                    f.id,
+                    num(f.value),
+                    f"{comparator(f.comparator)} {num(f.threshold)}",
+                    f.verdict,
+                    f.detail,
+                ]
+                for f in g.failing_checks
+            ],
+            empty="No failing checks." if g.outcome else "",
+            numeric=frozenset({1, 2}),
+        ),
+        waiver=[]
+        if g.waiver is None
+        else [
+            ("Justification", g.waiver.justification),
+            ("Requested by", g.waiver.requested_by),
+            ("Approved by", g.waiver.approved_by),
+            ("At", g.waiver.at or "time not recorded"),
+        ],
+        policy=_policy_lines(card.review_policy) or ["No review policy."],
+        reasons_version=card.reason_codes.version or "—",
+        reasons_reference=card.reason_codes.reference or "Not stated.",
+        reasons=Table(
+            "reasons",
+            ("Code", "Features", "Adverse", "Favourable"),
+            [
+                [r.code, ", ".join(r.features), r.adverse, r.favourable]
+                for r in card.reason_codes.codes
+            ],
+            empty="No reason codes.",
+        ),
+        ethics=Table(
+            "ethics",
+            ("Consideration", "Mitigation"),
+            [[r.name, r.mitigation_strategy] for r in c.ethical_considerations],
+            empty="No ethical considerations recorded.",
+        ),
+        limitations=[
+            *(u.description for u in c.limitations),
+            *(f"Trade-off: {u.description}" for u in c.tradeoffs),
+        ],
+        caveats=card.caveats,
+        changes=card.changes_since_champion.summary,
+        deltas=Table(
+            "deltas",
+            ("Metric", "Previous", "Current", "Change"),
+            [
+                [m.metric, num(m.previous), num(m.current), num(m.delta)]
+                for m in card.changes_since_champion.deltas
+            ],
+            numeric=frozenset({1, 2, 3}),
+        ),
+        figures=figures,
+    )
+
+
+def _interval(interval: ConfidenceInterval | None) -> str:
+    return "" if interval is None else ci(interval.lower_bound, interval.upper_bound)
+
+
+def _dataset(data: Dataset) -> list[tuple[str, str]]:
+    return [
+        ("Name", data.name),
+        ("Source", data.source),
+        ("Rows", str(data.rows) if data.rows is not None else "unknown"),
+        ("Sensitive data", ", ".join(data.sensitive.sensitive_data)),
+        ("Datasheet", data.description),
+    ]
+
+
+def _groups(rows: list[FairnessRow], empty: str) -> Table:
+    return Table(
+        "groups",
+        _GROUP_HEADER,
+        [
+            [
+                r.attribute,
+                r.group,
+                str(r.n),
+                pct(r.share),
+                num(r.selection_rate),
+                _interval(r.selection_rate_ci),
+                num(r.impact_ratio),
+                _interval(r.impact_ratio_ci),
+                "yes" if r.included_in_ratios else f"no: {r.excluded_reason}",
+                "INSUFFICIENT_DATA" if r.insufficient else "no",
+                r.verdict,
+            ]
+            for r in rows
+        ],
+        empty=empty,
+        numeric=frozenset({2, 3, 4, 5, 6, 7}),
+    )
+
+
+def _policy_lines(policy: dict[str, Any]) -> list[str]:
+    lines = []
+    for key, value in policy.items():
+        if key == "rules":
+            for rule in value or []:
+                condition = " ".join(
+                    f"{op} {rule[op]}"
+                    for op in ("above", "below", "equals")
+                    if rule.get(op) is not None
+                )
+                lines.append(
+                    f"rule: refer when {rule.get('feature')} {condition}: {rule.get('reason')}"
+                )
+        else:
+            lines.append(f"{key}: {value}")
+    return lines

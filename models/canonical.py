@@ -1,0 +1,92 @@
+"""Canonical JSON: the one way Docket writes a value before hashing it.
+
+Keys sorted, no whitespace (separators ``","`` and ``":"``), non-ASCII kept as
+is (``ensure_ascii=False``), floats written with ``repr`` (shortest round-trip
+form), and only JSON-native values (``dict`` with ``str`` keys, ``list``/``tuple``,
+``str``, ``int``, ``float``, ``bool``, ``None``). NaN and infinities are refused,
+so a value always reads back as the same value and hashes the same. The ledger's
+entry hashes, spec hashes and audit fingerprints all use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["CanonicalJSONError", "canonical_hash", "canonical_json", "sha256_hex"]
+
+_MESSAGE_NOT_FINITE = (
+    "Canonical JSON must hold finite numbers only; the value at {path} is {value!r}. "
+    "Replace NaN/inf with null or a string before logging."
+)
+_MESSAGE_BAD_KEY = (
+    "Canonical JSON object keys must be str; the key at {path} is {key!r} of type {type}."
+)
+_MESSAGE_BAD_TYPE = (
+    "Canonical JSON accepts dict, list, tuple, str, int, float, bool and None; "
+    "the value at {path} is of type {type}. Convert it (e.g. numpy scalars with .item())."
+)
+
+
+class CanonicalJSONError(ValueError):
+    """A value cannot be written as canonical JSON (NaN/inf, non-str key, foreign type)."""
+
+
+def _check(value: Any, path: str) -> None:
+    """Raise :class:`CanonicalJSONError` naming the first non-canonical value under ``path``."""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CanonicalJSONError(_MESSAGE_NOT_FINITE.format(path=path, value=value))
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalJSONError(
+                    _MESSAGE_BAD_KEY.format(path=path, key=key, type=type(key).__name__)
+                )
+            _check(item, f"{path}.{key}")
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]")
+        return
+    raise CanonicalJSONError(_MESSAGE_BAD_TYPE.format(path=path, type=type(value).__name__))
+
+
+def canonical_json(value: Any) -> str:
+    """Return the canonical JSON text of ``value``.
+
+    Examples
+    --------
+    >>> canonical_json({"b": 1, "a": [0.1, "é", None]})
+    '{"a":[0.1,"é",null],"b":1}'
+    """
+    _check(value, "$")
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+
+
+def sha256_hex(text: str) -> str:
+    """Return the hex SHA-256 of the UTF-8 bytes of ``text``."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def canonical_hash(value: Any) -> str:
+    """Return the hex SHA-256 of the canonical JSON of ``value``.
+
+    Examples
+    --------
+    >>> canonical_hash({"a": 1}) == canonical_hash({"a": 1.0 * 1 if False else 1})
+    True
+    """
+    return sha256_hex(canonical_json(value))

@@ -1,0 +1,181 @@
+"""ASGI middleware in front of every route: body size limit, authentication and roles.
+
+An application's API key (``dk_...``) or a person's token (``dp_...``) comes as
+``Authorization: Bearer <token>`` or ``X-API-Key: <token>``. A route without
+one gets 401, a principal holding none of the route's roles 403; the roles come
+from the :class:`~serving.access.roles.RouteTable` the HTTP layer builds from
+the routes' own declarations, and open routes (health, API docs) need none. The
+authenticated principal is put in ``scope["state"]["principal"]``.
+
+A verified API key is trusted for ``DOCKET_KEY_CACHE_SECONDS`` (default 5), so
+a revocation takes effect within that time. A person's token is never cached:
+disabling a person refuses their very next request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from models.settings import Settings
+from serving.access.keys import Principal, authenticate
+from serving.access.people import TOKEN_PREFIX, authenticate_person
+from serving.access.roles import RouteTable
+from serving.ledger import create_log_engine
+
+#: the largest request body accepted (a decision request is a few hundred bytes)
+MAX_BODY_BYTES = 64 * 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+async def _reply(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+def _key_from(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"x-api-key":
+            return value.decode("latin-1").strip()
+        if name == b"authorization":
+            text = value.decode("latin-1").strip()
+            if text.lower().startswith("bearer "):
+                return text[7:].strip()
+    return None
+
+
+class Gatekeeper:
+    """Size limit and authentication for every HTTP request."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        table: RouteTable,
+        max_body: int = MAX_BODY_BYTES,
+        engine: Engine | None = None,
+    ) -> None:
+        self.app = app
+        self.table = table
+        self.max_body = max_body
+        # the service passes none: the database is found from the environment when first needed
+        self._engine = engine
+        # a verified key is trusted for a few seconds, so a revocation takes effect
+        # within DOCKET_KEY_CACHE_SECONDS; 0 checks the database on every request
+        self._ttl = float(os.environ.get("DOCKET_KEY_CACHE_SECONDS", "5"))
+        self._cache: dict[str, tuple[float, Principal]] = {}
+
+    def _authenticate(self, key: str) -> Principal | None:
+        if key.startswith(f"{TOKEN_PREFIX}_"):
+            # never cached: a disabled person is refused on their very next request
+            return authenticate_person(self.engine, key)
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        principal = authenticate(self.engine, key)
+        if principal is not None and self._ttl > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (now, principal)
+        return principal
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_log_engine(Settings.from_env().database_url)
+        return self._engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        method: str = scope.get("method", "GET")
+        headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        for name, value in headers:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                await _reply(
+                    send,
+                    413,
+                    {
+                        "error": f"request body is {int(value)} bytes; the limit is {self.max_body} bytes"
+                    },
+                )
+                return
+        allowed = self.table.roles_for(method, path)
+        if not allowed:  # an open route
+            await self.app(scope, receive, send)
+            return
+        key = _key_from(headers)
+        if not key:
+            await _reply(
+                send,
+                401,
+                {
+                    "error": "an API key or a personal token is required: send"
+                    " 'Authorization: Bearer <token>' or 'X-API-Key: <token>'"
+                },
+            )
+            return
+        principal = self._authenticate(key)
+        if principal is None:
+            await _reply(
+                send,
+                401,
+                {
+                    "error": "the API key or personal token is unknown or revoked, or its person is disabled"
+                },
+            )
+            return
+        if not principal.has_any(allowed):
+            await _reply(
+                send,
+                403,
+                {
+                    "error": f"{principal.roles_text()} may not {method} {path};"
+                    f" allowed roles: {sorted(allowed)}"
+                },
+            )
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, self._limited(receive, send), send)
+
+    def _limited(self, receive: Receive, send: Send) -> Receive:
+        seen = 0
+        limit = self.max_body
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return wrapped
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds the limit of {limit} bytes")

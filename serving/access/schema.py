@@ -1,0 +1,44 @@
+"""Tables of the access package: API keys and people (only hashes of secrets are stored)."""
+
+from __future__ import annotations
+
+from sqlalchemy import String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from serving.ledger.schema import HASH_LENGTH, TIMESTAMP_LENGTH, Base
+
+__all__ = ["ApiKeyRow", "PersonRow"]
+
+
+class ApiKeyRow(Base):
+    """An API key: only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "access_api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    created_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH))
+    revoked_at: Mapped[str | None] = mapped_column(String(TIMESTAMP_LENGTH))
+
+
+class PersonRow(Base):
+    """A named person with roles and a personal token (only its SHA-256 is stored).
+
+    ``name_key`` is the name case-folded with runs of white space collapsed: two
+    spellings of one name cannot be two people (four eyes depend on it).
+    ``roles`` is a comma-separated, sorted list.
+    """
+
+    __tablename__ = "access_people"
+    __table_args__ = (UniqueConstraint("name_key"),)
+
+    person_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    created_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH))
+    created_by: Mapped[str] = mapped_column(String(200))
+    disabled_at: Mapped[str | None] = mapped_column(String(TIMESTAMP_LENGTH))

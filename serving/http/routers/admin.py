@@ -1,0 +1,53 @@
+"""Operating the service: the stop switch, reloads, status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from serving.access import allow
+from serving.http.routers import deps
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+class SwitchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    use_case: str = Field(min_length=1)
+    reason: str = Field(min_length=5, max_length=2000)
+
+
+@router.post(
+    "/reload",
+    summary="switch to newly promoted champions without dropping requests (also checked every `DOCKET_RELOAD_SECONDS`, default 30)",
+)
+@allow("admin")
+def reload_models(request: Request) -> dict[str, Any]:
+    return deps.engine(request).reload()
+
+
+@router.get(
+    "/status", summary="served versions, refused champions and their reasons, stop switches"
+)
+@allow("auditor", "admin")
+def status(request: Request) -> dict[str, Any]:
+    return deps.engine(request).status()
+
+
+@router.post(
+    "/stop", summary="the stop switch: while on, every request is referred to a human; logged"
+)
+@allow("admin")
+def stop(body: SwitchRequest, request: Request) -> dict[str, Any]:
+    who = deps.principal(request).name
+    return deps.engine(request).set_stopped(body.use_case, True, who, body.reason)
+
+
+@router.post("/resume", summary="turn the stop switch off; logged")
+@allow("admin")
+def resume(body: SwitchRequest, request: Request) -> dict[str, Any]:
+    who = deps.principal(request).name
+    return deps.engine(request).set_stopped(body.use_case, False, who, body.reason)

@@ -1,0 +1,111 @@
+"""The BentoML service: ``POST /decide`` plus the mounted FastAPI app for the other routes.
+
+Started by ``docket serve`` (``bentoml serve serving.http.service:Docket``).
+Every route is behind :class:`serving.access.Gatekeeper` (API-key roles from the
+routes' own declarations, body limit). Routes reach the engine through the app
+state; the service's shutdown hook stops the periodic reload and closes the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import bentoml
+
+from models.settings import Settings
+from models.spec import DecisionSpec
+from serving.access import Gatekeeper, Principal, RouteRule, ServiceError
+from serving.decisions import DecideRequest, DecisionEngine
+from serving.http.app import create_app
+from serving.http.errors import error_response
+from serving.http.routers import ROUTERS
+from serving.http.routes import route_table
+from serving.review import ReviewDesk, open_referral_case
+
+logger = logging.getLogger("docket.serving")
+
+routes_app = create_app()
+
+#: who may ask for a decision, declared beside the API method below
+DECIDE = RouteRule(
+    "POST",
+    "/decide",
+    frozenset({"application", "admin"}),
+    "a decision: outcome, status, score, versions, rationale, reasons, recourse, notice",
+)
+
+
+def _every(engine: DecisionEngine, desk: ReviewDesk, seconds: float, stop: threading.Event) -> None:
+    """Periodic work: switch to newly promoted champions, escalate overdue cases (R24)."""
+    while not stop.wait(seconds):
+        try:
+            changed = engine.reload()["changed"]
+            if changed:
+                logger.info("switched to new champions: %s", changed)
+        except Exception:  # keep serving the current champions
+            logger.exception("periodic champion check failed")
+        try:
+            for escalation in desk.escalate_overdue():
+                logger.warning("case %s escalated: overdue", escalation.case_id)
+        except Exception:  # decisions go on; the next round tries again
+            logger.exception("periodic escalation of overdue cases failed")
+
+
+@bentoml.service(
+    name="Docket",
+    # Prometheus metrics at /metrics; DOCKET_METRICS=0 turns them off
+    metrics={"enabled": os.environ.get("DOCKET_METRICS", "1") != "0"},
+    traffic={"timeout": 30},
+)
+@bentoml.asgi_app(routes_app, path="/")
+class Docket:
+    """Decisions about people with exact reasons, human review and a tamper-evident record."""
+
+    def __init__(self) -> None:
+        self.engine = DecisionEngine(Settings.from_env(), on_referred=open_referral_case)
+        started = self.engine.start()
+        logger.info("serving %s; not served: %s", started["served"], started["unserved"])
+        self.desk = ReviewDesk(self.engine.log, spec_for=self._spec_for)
+        routes_app.state.engine = self.engine
+        routes_app.state.desk = self.desk
+        self._stop = threading.Event()
+        self._reloader: threading.Thread | None = None
+        every = float(os.environ.get("DOCKET_RELOAD_SECONDS", "30"))
+        if every > 0:
+            self._reloader = threading.Thread(
+                target=_every, args=(self.engine, self.desk, every, self._stop), daemon=True
+            )
+            self._reloader.start()
+
+    def _spec_for(self, use_case: str) -> DecisionSpec | None:
+        try:
+            return self.engine.served(use_case).spec
+        except ServiceError:
+            return None
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        """Stop the periodic reload and release the ledger's connections."""
+        self._stop.set()
+        if self._reloader is not None:
+            self._reloader.join(timeout=5)
+        self.engine.close()
+
+    @bentoml.api(route=DECIDE.path, input_spec=DecideRequest)
+    def decide(self, ctx: bentoml.Context, **request: Any) -> Any:
+        """Decide about one person: outcome, score, exact rationale, reasons, recourse, record."""
+        principal: Principal = ctx.request.state.principal
+        try:
+            view = self.engine.decide(DecideRequest.model_construct(**request), principal)
+        except ServiceError as exc:
+            response = error_response(exc)
+            ctx.response.status_code = response.status_code
+            return response
+        return view.model_dump(mode="json", exclude={"history", "personal", "personal_erased"})
+
+
+ROUTES = route_table(ROUTERS, DECIDE)
+Docket.add_asgi_middleware(Gatekeeper, table=ROUTES)  # type: ignore[attr-defined]

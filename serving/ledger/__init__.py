@@ -1,0 +1,55 @@
+"""The decision log: append-only, hash-chained, with erasable personal payloads.
+
+>>> from serving.ledger import DecisionLog
+>>> log = DecisionLog("sqlite:////tmp/docket/decisions.db")  # doctest: +SKIP
+>>> log.migrate()  # doctest: +SKIP
+'0001'
+>>> entry = log.append("decision", "credit-eligibility", {"outcome": "approved"})  # doctest: +SKIP
+>>> log.verify().ok  # doctest: +SKIP
+True
+"""
+
+from serving.ledger.chain import (
+    GENESIS_HASH,
+    CanonicalJSONError,
+    canonical_json,
+    compute_entry_hash,
+    compute_payload_hash,
+)
+from serving.ledger.engine import create_log_engine
+from serving.ledger.entries import (
+    ChainHead,
+    EntryNotFoundError,
+    LogEntry,
+    LogError,
+    LogKind,
+    LogReadError,
+    LogWriteError,
+    StoredPayload,
+)
+from serving.ledger.migrate import current_revision, head_revision, migrate
+from serving.ledger.store import DecisionLog
+from serving.ledger.verify import Problem, VerifyResult
+
+__all__ = [
+    "GENESIS_HASH",
+    "CanonicalJSONError",
+    "ChainHead",
+    "DecisionLog",
+    "EntryNotFoundError",
+    "LogEntry",
+    "LogError",
+    "LogKind",
+    "LogReadError",
+    "LogWriteError",
+    "Problem",
+    "StoredPayload",
+    "VerifyResult",
+    "canonical_json",
+    "compute_entry_hash",
+    "compute_payload_hash",
+    "create_log_engine",
+    "current_revision",
+    "head_revision",
+    "migrate",
+]

@@ -1,0 +1,73 @@
+"""The hashes that chain the decision log.
+
+Every hash in the log is SHA-256 over the UTF-8 bytes of *canonical JSON*
+(:mod:`models.canonical`, the one scheme Docket hashes with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from models.canonical import CanonicalJSONError, canonical_json, sha256_hex
+
+__all__ = [
+    "ENTRY_HASH_FIELDS",
+    "GENESIS_HASH",
+    "CanonicalJSONError",
+    "canonical_json",
+    "compute_entry_hash",
+    "compute_payload_hash",
+    "sha256_hex",
+]
+
+#: ``prev_hash`` of the first entry (seq 1).
+GENESIS_HASH = "0" * 64
+
+#: The fields an entry hash covers, in the order they are documented.
+ENTRY_HASH_FIELDS = (
+    "seq",
+    "entry_id",
+    "kind",
+    "use_case",
+    "subject_id",
+    "recorded_at",
+    "digest",
+    "payload_hash",
+    "prev_hash",
+)
+
+_MESSAGE_BAD_FIELDS = "An entry hash covers exactly the fields {expected}; got {got}."
+
+
+def compute_payload_hash(payload: Any, salt: str) -> str:
+    """Return the hash of a personal payload, salted so it cannot be guessed once erased.
+
+    The hash is ``sha256(canonical_json({"payload": payload, "salt": salt}))``. The
+    salt is stored beside the payload and erased with it: after erasure the hash in
+    the chain still verifies the chain, but no longer confirms a guessed payload.
+
+    Examples
+    --------
+    >>> len(compute_payload_hash({"income": 1200}, salt="00" * 16))
+    64
+    """
+    return sha256_hex(canonical_json({"payload": payload, "salt": salt}))
+
+
+def compute_entry_hash(fields: Mapping[str, Any]) -> str:
+    """Return ``sha256(canonical_json(fields))`` for the fields in :data:`ENTRY_HASH_FIELDS`.
+
+    ``digest`` must be the decoded object, not its stored JSON text.
+
+    Examples
+    --------
+    >>> fields = dict.fromkeys(ENTRY_HASH_FIELDS)
+    >>> compute_entry_hash(fields) == compute_entry_hash(dict(reversed(fields.items())))
+    True
+    """
+    if set(fields) != set(ENTRY_HASH_FIELDS):
+        raise ValueError(
+            _MESSAGE_BAD_FIELDS.format(expected=sorted(ENTRY_HASH_FIELDS), got=sorted(fields))
+        )
+    return sha256_hex(canonical_json(dict(fields)))

@@ -1,0 +1,557 @@
+"""The decision log: an append-only, hash-chained record of what Docket did.
+
+Each entry's ``entry_hash`` is ``sha256(canonical_json({seq, entry_id, kind,
+use_case, subject_id, recorded_at, digest, payload_hash, prev_hash}))`` and its
+``prev_hash`` is the previous entry's ``entry_hash`` (64 zeros for seq 1), so
+editing, deleting or reordering any entry breaks the chain at that entry.
+
+What verification can and cannot see
+------------------------------------
+* An edited field, a deleted or inserted entry, swapped ``seq`` values: the
+  chain breaks at the first affected entry.
+* Deleted *last* entries: the chain alone cannot show them, so the
+  ``chain_head`` row (seq and hash of the last entry, written in the same
+  transaction as each append) is compared with the last entry found.
+* A changed payload: its salted hash no longer matches ``payload_hash``.
+  Erased payloads verify, provided the erasure itself is in the chain (erasing
+  through :meth:`DecisionLog.erase_payload` appends an ``admin`` entry).
+* Someone able to rewrite *every* row from the edit onwards, and ``chain_head``
+  too, can forge a consistent log: publish :meth:`DecisionLog.head` somewhere
+  else (a report, another system) from time to time to anchor it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import URL, Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from serving.ledger.chain import canonical_json, compute_entry_hash, compute_payload_hash
+from serving.ledger.engine import create_log_engine, is_postgres, normalise_url, writer
+from serving.ledger.entries import (
+    ERASURE_ACTION,
+    ChainHead,
+    EntryNotFoundError,
+    LogEntry,
+    LogKind,
+    LogReadError,
+    LogWriteError,
+    StoredPayload,
+)
+from serving.ledger.migrate import migrate as _migrate
+from serving.ledger.schema import ChainHeadRow, LogEntryRow, PayloadRow
+from serving.ledger.times import stamp, utc_now
+from serving.ledger.verify import VerifyResult, verify_chain
+
+__all__ = ["APPEND_LOCK_KEY", "DecisionLog", "LogTransaction"]
+
+#: ``pg_advisory_xact_lock`` key every writer takes before reading the head ("DocketLg").
+APPEND_LOCK_KEY = 0x446F636B65744C67
+MAX_TEXT_LENGTH = 200
+_SALT_BYTES = 16
+
+_MESSAGE_BAD_KIND = (
+    "The 'kind' of a decision-log entry must be one of {allowed}; got {value!r} instead."
+)
+_MESSAGE_BAD_TEXT = (
+    "The {name!r} of a decision-log entry must be a non-empty str of at most "
+    f"{MAX_TEXT_LENGTH} characters; got {{value!r}} instead."
+)
+_MESSAGE_BAD_MAPPING = (
+    "The {name!r} of a decision-log entry must be a mapping of JSON values; got {type} instead."
+)
+_MESSAGE_BAD_REASON = "An erasure needs a non-empty 'reason' str; got {value!r} instead."
+_MESSAGE_NAIVE_CLOCK = "The decision-log clock must return timezone-aware datetimes; got {value!r}."
+_MESSAGE_WRITE_FAILED = "Could not write to the decision log at {url} ({action}): {error}"
+_MESSAGE_READ_FAILED = "Could not read the decision log at {url} ({action}): {error}"
+_MESSAGE_HEAD_ROW_MISSING = (
+    "The decision log has no chain_head row: it was never migrated (call migrate()) "
+    "or the row was deleted (run verify())."
+)
+_MESSAGE_NO_ENTRY = "No decision-log entry has entry_id {entry_id!r}."
+_MESSAGE_NO_PAYLOAD = "The decision-log entry {entry_id!r} has no personal payload."
+
+
+def _timestamp(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(_MESSAGE_NAIVE_CLOCK.format(value=moment))
+    return stamp(moment)
+
+
+def _check_kind(kind: LogKind | str) -> LogKind:
+    try:
+        return LogKind(kind)
+    except ValueError:
+        allowed = [str(member) for member in LogKind]
+        raise ValueError(_MESSAGE_BAD_KIND.format(allowed=allowed, value=kind)) from None
+
+
+def _check_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT_LENGTH:
+        raise ValueError(_MESSAGE_BAD_TEXT.format(name=name, value=value))
+    return value
+
+
+def _normalised_json(name: str, value: object) -> tuple[dict[str, Any], str]:
+    """Return ``value`` as read back from its canonical JSON, and that JSON."""
+    if not isinstance(value, Mapping):
+        raise TypeError(_MESSAGE_BAD_MAPPING.format(name=name, type=type(value).__name__))
+    text = canonical_json(value)
+    return json.loads(text), text
+
+
+def _entry_from_row(row: LogEntryRow) -> LogEntry:
+    return LogEntry(
+        seq=row.seq,
+        entry_id=row.entry_id,
+        kind=LogKind(row.kind),
+        use_case=row.use_case,
+        subject_id=row.subject_id,
+        recorded_at=row.recorded_at,
+        digest=json.loads(row.digest),
+        payload_hash=row.payload_hash,
+        prev_hash=row.prev_hash,
+        entry_hash=row.entry_hash,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An entry checked and serialised, ready to be chained."""
+
+    kind: LogKind
+    use_case: str
+    subject_id: str | None
+    digest: dict[str, Any]
+    digest_text: str
+    payload_text: str | None
+    salt: str | None
+    payload_hash: str | None
+
+
+def _prepare(
+    kind: LogKind | str,
+    use_case: str,
+    digest: Mapping[str, Any],
+    payload: Mapping[str, Any] | None,
+    subject_id: str | None,
+) -> _Prepared:
+    # checked before any transaction starts, so a bad entry never holds the writer lock
+    log_kind = _check_kind(kind)
+    _check_text("use_case", use_case)
+    if subject_id is not None:
+        _check_text("subject_id", subject_id)
+    digest_value, digest_text = _normalised_json("digest", digest)
+    payload_text = salt = payload_hash = None
+    if payload is not None:
+        payload_value, payload_text = _normalised_json("payload", payload)
+        salt = secrets.token_hex(_SALT_BYTES)
+        payload_hash = compute_payload_hash(payload_value, salt)
+    return _Prepared(
+        kind=log_kind,
+        use_case=use_case,
+        subject_id=subject_id,
+        digest=digest_value,
+        digest_text=digest_text,
+        payload_text=payload_text,
+        salt=salt,
+        payload_hash=payload_hash,
+    )
+
+
+class LogTransaction:
+    """An open write transaction of a :class:`DecisionLog` (see :meth:`DecisionLog.transaction`).
+
+    ``session`` reads and writes the service's other tables in the same
+    transaction; :meth:`append` chains entries in it.
+    """
+
+    def __init__(self, log: DecisionLog, session: Session) -> None:
+        self._log = log
+        self.session = session
+
+    def append(
+        self,
+        kind: LogKind | str,
+        use_case: str,
+        digest: Mapping[str, Any],
+        payload: Mapping[str, Any] | None = None,
+        subject_id: str | None = None,
+    ) -> LogEntry:
+        """Chain one entry (and its personal ``payload``) in this transaction.
+
+        Raises ``ValueError`` for the same bad values as :meth:`DecisionLog.append`.
+        """
+        prepared = _prepare(kind, use_case, digest, payload, subject_id)
+        return self._log._write_prepared(self.session, prepared)
+
+
+class DecisionLog:
+    """The decision log at ``url`` (``sqlite:///…/decisions.db`` or ``postgresql+psycopg://…``).
+
+    Every write is one transaction; several processes may append at once.
+    Create the schema first with :meth:`migrate`.
+
+    Parameters
+    ----------
+    url : str or sqlalchemy.URL
+        Database URL.
+    clock : callable, optional
+        Returns the current timezone-aware time (tests pass a fixed clock).
+    engine_options : mapping, optional
+        Extra keyword arguments for ``sqlalchemy.create_engine``.
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.url = normalise_url(url)
+        self._shown_url = self.url.render_as_string(hide_password=True)
+        self._clock = clock or utc_now
+        self._engine = create_log_engine(self.url, **dict(engine_options or {}))
+        self._writer = writer(self._engine)
+        self._snapshot = (
+            self._engine.execution_options(isolation_level="REPEATABLE READ")
+            if is_postgres(self._engine)
+            else self._engine
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for migrations and tests)."""
+        return self._engine
+
+    def migrate(self) -> str | None:
+        """Create or upgrade the schema (idempotent); returns the revision reached."""
+        return _migrate(self._engine)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DecisionLog({self._shown_url!r})"
+
+    # -- writing -----------------------------------------------------------------------
+
+    def append(
+        self,
+        kind: LogKind | str,
+        use_case: str,
+        digest: Mapping[str, Any],
+        payload: Mapping[str, Any] | None = None,
+        subject_id: str | None = None,
+        *,
+        also: Callable[[Session, LogEntry], None] | None = None,
+    ) -> LogEntry:
+        """Append one entry (and its personal ``payload``, kept apart) in one transaction.
+
+        ``digest`` holds the non-personal facts (for a decision: model, policy,
+        explainer and catalogue versions, input hash, score, outcome, reasons,
+        rationale); ``payload`` the personal data, which can be erased later.
+        ``also(session, entry)``, if given, runs inside the same transaction
+        after the entry is added (e.g. to open the review case of a referred
+        decision): if it raises, neither the entry nor its rows are written.
+
+        Raises
+        ------
+        ValueError
+            A bad ``kind``, ``use_case`` or ``subject_id``, or a value that is not
+            canonical JSON (:class:`~serving.ledger.chain.CanonicalJSONError`).
+        LogWriteError
+            The database refused or could not be reached; nothing was written.
+        Exception
+            Whatever ``also`` raised (other than a database error); nothing was written.
+        """
+        prepared = _prepare(kind, use_case, digest, payload, subject_id)
+        try:
+            with Session(self._writer) as session, session.begin():
+                self._lock(session)
+                entry = self._write_prepared(session, prepared)
+                if also is not None:
+                    also(session, entry)
+        except SQLAlchemyError as error:
+            raise self._write_error(f"append {prepared.kind}", error) from error
+        return entry
+
+    @contextmanager
+    def transaction(self) -> Iterator[LogTransaction]:
+        """One write transaction for several entries and the rows they go with.
+
+        The writer lock is taken once, at the start, so what the caller reads
+        through ``session`` cannot change before it commits (review actions rely
+        on it). Everything is committed together when the block ends, or nothing
+        if it raises.
+
+        >>> with log.transaction() as tx:  # doctest: +SKIP
+        ...     tx.session.execute(update(CaseRow)...)
+        ...     tx.append("review_action", "credit-eligibility", {"action": "claimed"})
+
+        Raises
+        ------
+        LogWriteError
+            The database refused or could not be reached; nothing was written.
+        """
+        try:
+            with Session(self._writer) as session, session.begin():
+                self._lock(session)
+                yield LogTransaction(self, session)
+        except SQLAlchemyError as error:
+            raise self._write_error("transaction", error) from error
+
+    def _write_prepared(self, session: Session, prepared: _Prepared) -> LogEntry:
+        """Add a checked entry and its payload row; the caller holds the writer lock."""
+        entry = self._append_locked(
+            session,
+            kind=prepared.kind,
+            use_case=prepared.use_case,
+            subject_id=prepared.subject_id,
+            digest=prepared.digest,
+            digest_text=prepared.digest_text,
+            payload_hash=prepared.payload_hash,
+        )
+        if prepared.payload_text is not None:
+            session.add(
+                PayloadRow(
+                    entry_id=entry.entry_id, payload=prepared.payload_text, salt=prepared.salt
+                )
+            )
+            session.flush()
+        return entry
+
+    def erase_payload(self, entry_id: str, reason: str) -> StoredPayload:
+        """Erase the personal payload of ``entry_id``; the chain still verifies.
+
+        The payload and its salt are deleted, ``payload_hash`` stays in the chain,
+        and an ``admin`` entry (``{"action": "payload_erased", ...}``, subject the
+        erased entry) records the erasure in the same transaction. ``reason``
+        (e.g. "retention period ended") is stored in that entry: keep personal
+        data out of it. Erasing an erased payload changes nothing.
+
+        Raises
+        ------
+        EntryNotFoundError
+            No such entry, or it has no payload.
+        LogWriteError
+            The database refused or could not be reached; nothing was erased.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(_MESSAGE_BAD_REASON.format(value=reason))
+        try:
+            with Session(self._writer) as session, session.begin():
+                self._lock(session)
+                entry = session.scalar(select(LogEntryRow).where(LogEntryRow.entry_id == entry_id))
+                if entry is None:
+                    raise EntryNotFoundError(_MESSAGE_NO_ENTRY.format(entry_id=entry_id))
+                stored = session.get(PayloadRow, entry_id)
+                if stored is None:
+                    raise EntryNotFoundError(_MESSAGE_NO_PAYLOAD.format(entry_id=entry_id))
+                if stored.erased_at is None:
+                    stored.payload = None
+                    stored.salt = None
+                    stored.erased_at = _timestamp(self._clock())
+                    stored.erasure_reason = reason
+                    digest = {
+                        "action": ERASURE_ACTION,
+                        "entry_id": entry_id,
+                        "entry_seq": entry.seq,
+                        "reason": reason,
+                    }
+                    self._append_locked(
+                        session,
+                        kind=LogKind.ADMIN,
+                        use_case=entry.use_case,
+                        subject_id=entry_id,
+                        digest=digest,
+                        digest_text=canonical_json(digest),
+                        payload_hash=None,
+                    )
+                return StoredPayload(
+                    entry_id=entry_id,
+                    payload=None,
+                    erased_at=stored.erased_at,
+                    erasure_reason=stored.erasure_reason,
+                )
+        except SQLAlchemyError as error:
+            raise self._write_error("erase payload", error) from error
+
+    def _lock(self, session: Session) -> None:
+        """Serialise writers (SQLite already holds the write lock: BEGIN IMMEDIATE)."""
+        if is_postgres(self._engine):
+            session.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+
+    def _append_locked(
+        self,
+        session: Session,
+        *,
+        kind: LogKind,
+        use_case: str,
+        subject_id: str | None,
+        digest: dict[str, Any],
+        digest_text: str,
+        payload_hash: str | None,
+    ) -> LogEntry:
+        """Extend the chain from ``chain_head``; the caller holds the writer lock."""
+        head = session.get(ChainHeadRow, 1)
+        if head is None:
+            raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
+        entry = LogEntry(
+            seq=head.seq + 1,
+            entry_id=str(uuid.uuid4()),
+            kind=kind,
+            use_case=use_case,
+            subject_id=subject_id,
+            recorded_at=_timestamp(self._clock()),
+            digest=digest,
+            payload_hash=payload_hash,
+            prev_hash=head.entry_hash,
+            entry_hash="",
+        )
+        entry_hash = compute_entry_hash(entry.hashed_fields())
+        session.add(
+            LogEntryRow(
+                seq=entry.seq,
+                entry_id=entry.entry_id,
+                kind=str(kind),
+                use_case=use_case,
+                subject_id=subject_id,
+                recorded_at=entry.recorded_at,
+                digest=digest_text,
+                payload_hash=payload_hash,
+                prev_hash=entry.prev_hash,
+                entry_hash=entry_hash,
+            )
+        )
+        session.flush()
+        head.seq = entry.seq
+        head.entry_hash = entry_hash
+        return replace(entry, entry_hash=entry_hash)
+
+    def _write_error(self, action: str, error: SQLAlchemyError) -> LogWriteError:
+        return LogWriteError(
+            _MESSAGE_WRITE_FAILED.format(url=self._shown_url, action=action, error=error)
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _read_error(self, action: str, error: SQLAlchemyError) -> LogReadError:
+        return LogReadError(
+            _MESSAGE_READ_FAILED.format(url=self._shown_url, action=action, error=error)
+        )
+
+    def head(self) -> ChainHead:
+        """The seq and hash of the last entry, as recorded in ``chain_head``."""
+        try:
+            with Session(self._engine) as session:
+                row = session.get(ChainHeadRow, 1)
+                if row is None:
+                    raise LogReadError(_MESSAGE_HEAD_ROW_MISSING)
+                return ChainHead(seq=row.seq, entry_hash=row.entry_hash)
+        except SQLAlchemyError as error:
+            raise self._read_error("head", error) from error
+
+    def get(self, entry_id: str) -> LogEntry:
+        """The entry ``entry_id``; raises :class:`EntryNotFoundError` if there is none."""
+        try:
+            with Session(self._engine) as session:
+                row = session.scalar(select(LogEntryRow).where(LogEntryRow.entry_id == entry_id))
+                if row is None:
+                    raise EntryNotFoundError(_MESSAGE_NO_ENTRY.format(entry_id=entry_id))
+                return _entry_from_row(row)
+        except SQLAlchemyError as error:
+            raise self._read_error("get", error) from error
+
+    def entries_for(self, subject_id: str) -> list[LogEntry]:
+        """The entries concerning ``subject_id`` (e.g. a decision id), oldest first."""
+        try:
+            with Session(self._engine) as session:
+                rows = session.scalars(
+                    select(LogEntryRow)
+                    .where(LogEntryRow.subject_id == subject_id)
+                    .order_by(LogEntryRow.seq)
+                )
+                return [_entry_from_row(row) for row in rows]
+        except SQLAlchemyError as error:
+            raise self._read_error("entries_for", error) from error
+
+    def iter_entries(self, *, start_seq: int = 1, batch_size: int = 500) -> Iterator[LogEntry]:
+        """All entries from ``start_seq`` on, in seq order, read in pages of ``batch_size``."""
+        assert batch_size > 0, "batch_size must be positive"
+        after = start_seq - 1
+        while True:
+            try:
+                with Session(self._engine) as session:
+                    rows = session.scalars(
+                        select(LogEntryRow)
+                        .where(LogEntryRow.seq > after)
+                        .order_by(LogEntryRow.seq)
+                        .limit(batch_size)
+                    ).all()
+                    page = [_entry_from_row(row) for row in rows]
+            except SQLAlchemyError as error:
+                raise self._read_error("iter_entries", error) from error
+            yield from page
+            if len(page) < batch_size:
+                return
+            after = page[-1].seq
+
+    def get_payload(self, entry_id: str) -> StoredPayload:
+        """The personal payload of ``entry_id`` (``payload`` is ``None`` once erased).
+
+        Callers serving people (reviewers, auditors) must log the read and its
+        purpose as an ``access`` entry (R17); this method does not.
+        """
+        try:
+            with Session(self._engine) as session:
+                row = session.get(PayloadRow, entry_id)
+                if row is None:
+                    raise EntryNotFoundError(_MESSAGE_NO_PAYLOAD.format(entry_id=entry_id))
+                return StoredPayload(
+                    entry_id=entry_id,
+                    payload=None if row.payload is None else json.loads(row.payload),
+                    erased_at=row.erased_at,
+                    erasure_reason=row.erasure_reason,
+                )
+        except SQLAlchemyError as error:
+            raise self._read_error("get_payload", error) from error
+
+    def verify(self, *, batch_size: int = 1000) -> VerifyResult:
+        """Check the whole chain, its head and the payloads, in one consistent snapshot.
+
+        Returns a :class:`VerifyResult` naming the first broken entry and why.
+        """
+        assert batch_size > 0, "batch_size must be positive"
+        try:
+            with (
+                self._snapshot.connect() as connection,
+                connection.begin(),
+                Session(bind=connection) as session,
+            ):
+                return verify_chain(session, batch_size=batch_size)
+        except SQLAlchemyError as error:
+            raise self._read_error("verify", error) from error
