@@ -1,0 +1,327 @@
+"""The decision engine: served champions, one decision at a time, each with its durable record.
+
+One decision: validate → encode → score → policy → rationale (+ recourse) →
+append to the ledger → respond (:mod:`serving.decisions.evaluate` holds the
+steps before the record). If the record cannot be written the caller gets
+:class:`RecordFailed` and no decision. Each decision holds one reference to a
+served model, so a reload never mixes two versions. Only versions whose
+promotion is on record are served (:mod:`serving.decisions.served`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from mlflow.exceptions import MlflowException
+from sqlalchemy.orm import Session
+
+from models import registry
+from models.recourse import Verdict
+from models.settings import Settings
+from serving.access import Principal, check_decision_read, check_personal_read
+from serving.decisions.errors import DecisionNotFound, NotServed, RecordFailed, UnknownUseCase
+from serving.decisions.evaluate import evaluate, judge
+from serving.decisions.notice import notice_for
+from serving.decisions.record import (
+    CaseRef,
+    DecisionRecord,
+    DecisionView,
+    HistoryItem,
+    PersonalData,
+    RecordedRationale,
+)
+from serving.decisions.served import ServedModel, last_promotion, load_served
+from serving.decisions.switches import StopSwitches
+from serving.decisions.validation import DecideRequest
+from serving.ledger import DecisionLog, LogError
+
+logger = logging.getLogger("docket.serving")
+
+__all__ = ["DecisionEngine"]
+
+
+class DecisionEngine:
+    """Serves the champion of every registered use case and records every decision."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log: DecisionLog | None = None,
+        *,
+        on_referred: Callable[[Session, DecisionRecord], None] | None = None,
+    ) -> None:
+        """``on_referred`` runs in the transaction that records a referred decision, so the
+        review case it opens (``serving.review.open_referral_case``, wired by the service)
+        exists exactly when the decision does."""
+        self.settings = settings
+        self.log = log or DecisionLog(settings.database_url)
+        self.on_referred = on_referred
+        self.switches = StopSwitches(self.log)
+        self._served: dict[str, ServedModel] = {}
+        self._unserved: dict[str, str] = {}
+        self._refused: dict[str, str] = {}
+        self._reload_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> dict[str, Any]:
+        self.settings.ensure()
+        self.log.migrate()
+        return self.reload()
+
+    def close(self) -> None:
+        self.log.close()
+
+    def reload(self) -> dict[str, Any]:
+        """Load each use case's current champion; unchanged versions are kept as they are.
+
+        A champion whose promotion is not on record is refused (reason in
+        :meth:`status` and the ledger); the last recorded promotion keeps serving.
+        """
+        with self._reload_lock:
+            client = registry.connect(self.settings)
+            served = dict(self._served)
+            unserved: dict[str, str] = {}
+            refused: dict[str, str] = {}
+            changed: dict[str, str] = {}
+            for rm in client.search_registered_models():
+                name = rm.name
+                alias = registry.alias_version(client, name, registry.CHAMPION)
+                if alias is None:
+                    served.pop(name, None)
+                    unserved[name] = "no champion: no version has passed the gate and been promoted"
+                    continue
+                last = last_promotion(client, name)
+                wanted = [alias]
+                if last is not None and last.version != alias:
+                    wanted.append(last.version)  # the previous valid champion
+                for version in wanted:
+                    if name in served and served[name].version == version and version != alias:
+                        break  # keep serving it as it is
+                    try:
+                        model = (
+                            served[name]
+                            if name in served and served[name].version == version
+                            else load_served(client, name, version, require_promotion=last)
+                        )
+                    except (NotServed, MlflowException, OSError) as exc:
+                        if version == alias:
+                            refused[name] = str(exc)
+                        continue
+                    if name not in served or served[name].version != model.version:
+                        changed[name] = model.version
+                    served[name] = model
+                    break
+                else:
+                    served.pop(name, None)
+                    unserved[name] = refused.get(name, "no version may be served")
+            newly_refused = {k: v for k, v in refused.items() if self._refused.get(k) != v}
+            self._served, self._unserved, self._refused = served, unserved, refused
+        for name, why in newly_refused.items():
+            self.log.append(
+                "admin",
+                name,
+                {
+                    "action": "refuse_to_serve",
+                    "reason": why,
+                    "serving_instead": served[name].version if name in served else None,
+                    "pid": os.getpid(),
+                },
+                subject_id=f"serving:{name}",
+            )
+            logger.warning("refused to serve the champion of %s: %s", name, why)
+        for name, version in changed.items():
+            # the chain records which version served from when (one entry per worker)
+            self.log.append(
+                "admin",
+                name,
+                {
+                    "action": "serve",
+                    "version": version,
+                    "pid": os.getpid(),
+                    "at": served[name].loaded_at,
+                },
+                subject_id=f"serving:{name}",
+            )
+        return {
+            "served": self.served_versions(),
+            "unserved": unserved,
+            "refused": refused,
+            "changed": changed,
+        }
+
+    def served_versions(self) -> dict[str, str]:
+        return {k: v.version for k, v in sorted(self._served.items())}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "served": self.served_versions(),
+            "unserved": dict(self._unserved),
+            "refused": dict(self._refused),
+            "stopped": self.switches.all(),
+        }
+
+    def served(self, use_case: str) -> ServedModel:
+        served = self._served.get(use_case)
+        if served is not None:
+            return served
+        if use_case in self._unserved:
+            raise NotServed(f"use case {use_case!r} is not served: {self._unserved[use_case]}")
+        raise UnknownUseCase(use_case, sorted(self._served), self._unserved)
+
+    # -- stop switch -------------------------------------------------------------
+    def set_stopped(self, use_case: str, stopped: bool, by: str, reason: str) -> dict[str, Any]:
+        self.served(use_case)  # unknown use cases are refused with the list of served ones
+        entry = self.switches.set(use_case, stopped, by, reason)
+        return {"use_case": use_case, "stopped": stopped, "log_seq": entry.seq}
+
+    # -- decisions ---------------------------------------------------------------
+    def decide(self, request: DecideRequest, principal: Principal) -> DecisionView:
+        t0 = time.perf_counter()
+        served = self.served(request.use_case)
+        spec = served.spec
+        assert spec.policy is not None
+        consent = request.automated_decision_consent
+        stopped = self.switches.is_stopped(spec.name)
+        ev = evaluate(served, request.features, consent=consent, stopped=stopped)
+        result = ev.policy
+        recourse = None
+        if result.adverse:
+
+            def as_verdicts(rows: np.ndarray) -> list[Verdict]:
+                # each counterfactual is re-decided as a real request would be
+                return [
+                    Verdict(outcome=r.outcome, reasons=tuple(f.detail for f in r.referral_reasons))
+                    for r in judge(served, rows, consent=consent, stopped=stopped)
+                ]
+
+            recourse = served.recourse.find(
+                ev.x, target_score=spec.policy.approve_at, judge=as_verdicts
+            )
+        decision_id = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        case = None
+        if result.outcome == "referred":
+            deadline = now + timedelta(hours=spec.policy.review_deadline_hours)
+            case = CaseRef(
+                case_id=uuid.uuid4().hex, deadline=deadline.isoformat()
+            )
+        rationale_json = ev.rationale.model_dump(mode="json")
+        record = DecisionRecord(
+            decision_id=decision_id,
+            decided_at=now.isoformat(),
+            use_case=spec.name,
+            model_version=served.version,
+            policy_version=served.policy_version,
+            explainer_version=served.explainer_version,
+            catalogue_version=served.catalogue_version,
+            spec_hash=served.spec_hash,
+            spec_ref=served.spec_ref,
+            score=ev.score,
+            outcome=result.outcome,
+            recommendation=result.recommendation,
+            status="pending_review" if case else "final",
+            case=case,
+            referral_reasons=tuple(result.referral_reasons),
+            reasons=ev.rationale.reasons,
+            # values are personal: the chain keeps contributions, the payload keeps values
+            rationale=RecordedRationale.model_validate(rationale_json),
+            recourse_found=None if recourse is None else recourse.found,
+            requested_by=principal.name,
+            requested_by_key=principal.key_id,
+        )
+        personal = PersonalData(
+            features=ev.features,
+            application_ref=request.application_ref,
+            automated_decision_consent=consent,
+            recourse=None if recourse is None else recourse.model_dump(mode="json"),
+        )
+        try:
+            hook = self.on_referred
+            entry = self.log.append(
+                "decision",
+                spec.name,
+                record.model_dump(mode="json"),
+                payload=personal.model_dump(mode="json"),
+                subject_id=decision_id,
+                also=(lambda session, _: hook(session, record))
+                if hook is not None and case is not None
+                else None,
+            )
+        except (LogError, ValueError) as exc:
+            logger.error("decision %s not recorded: %s", decision_id, exc)
+            raise RecordFailed(
+                "the decision could not be recorded, so no decision is given; try again later"
+            ) from None
+        return DecisionView(
+            **{**record.__dict__, "rationale": rationale_json},
+            case_id=case.case_id if case else None,
+            review_deadline=case.deadline if case else None,
+            recourse=personal.recourse,
+            application_ref=request.application_ref,
+            input_hash=entry.payload_hash,
+            log_seq=entry.seq,
+            recorded_at=entry.recorded_at,
+            notice=notice_for(record),
+            latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
+
+    # -- reading back ------------------------------------------------------------
+    def get_decision(
+        self,
+        decision_id: str,
+        *,
+        principal: Principal,
+        purpose: str | None = None,
+        personal: bool = False,
+    ) -> DecisionView:
+        entries = self.log.entries_for(decision_id)
+        entry = next((e for e in entries if e.kind == "decision"), None)
+        if entry is None:
+            raise DecisionNotFound(f"no decision with id {decision_id!r}")
+        record = DecisionRecord.model_validate(entry.digest)
+        check_decision_read(principal, decision_id, record.requested_by_key)
+        personal_data: dict[str, Any] | None = None
+        erased: bool | None = None
+        if personal:
+            own = (
+                record.requested_by_key is not None and record.requested_by_key == principal.key_id
+            )
+            stated = check_personal_read(principal, purpose, own=own)
+            self.log.append(
+                "access",
+                record.use_case,
+                {
+                    "reader": principal.name,
+                    "reader_key": principal.key_id,
+                    "roles": sorted(principal.roles),
+                    "purpose": stated,
+                    "decision_id": decision_id,
+                },
+                subject_id=decision_id,
+            )
+            stored = self.log.get_payload(entry.entry_id)
+            personal_data, erased = stored.payload, stored.erased
+        return DecisionView(
+            **{**record.__dict__, "rationale": record.rationale},
+            case_id=record.case.case_id if record.case else None,
+            review_deadline=record.case.deadline if record.case else None,
+            input_hash=entry.payload_hash,
+            log_seq=entry.seq,
+            recorded_at=entry.recorded_at,
+            notice=notice_for(record),
+            history=[
+                HistoryItem(kind=str(e.kind), seq=e.seq, recorded_at=e.recorded_at, **e.digest)
+                for e in entries
+                if e.entry_id != entry.entry_id and e.kind != "access"
+            ],
+            personal=personal_data,
+            personal_erased=erased,
+        )
