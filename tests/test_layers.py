@@ -26,7 +26,15 @@ MAY_IMPORT = {
     "docket": {"models", "training", "audits", "serving"},
 }
 #: inside serving, a subpackage imports only itself and those below it
-SERVING_RANK = {"ledger": 0, "access": 1, "decisions": 2, "review": 3, "http": 4, "tables": 4}
+SERVING_RANK = {
+    "ledger": 0,
+    "access": 1,
+    "decisions": 2,
+    "review": 3,
+    "console": 4,
+    "http": 5,
+    "tables": 5,
+}
 #: the only code that imports the web frameworks
 WEB = {"bentoml", "fastapi", "starlette"}
 

@@ -5,7 +5,9 @@ An application's API key (``dk_...``) or a person's token (``dp_...``) comes as
 one gets 401, a principal holding none of the route's roles 403; the roles come
 from the :class:`~serving.access.roles.RouteTable` the HTTP layer builds from
 the routes' own declarations, and open routes (health, API docs) need none. The
-authenticated principal is put in ``scope["state"]["principal"]``.
+authenticated principal is put in ``scope["state"]["principal"]``. Paths under
+``/console`` are handed to :class:`~serving.access.console_gate.ConsoleGate`
+(session cookies, CSRF, security headers).
 
 A verified API key is trusted for ``DOCKET_KEY_CACHE_SECONDS`` (default 5), so
 a revocation takes effect within that time. A person's token is never cached:
@@ -18,11 +20,13 @@ import json
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from models.settings import Settings
+from serving.access.console_gate import CONSOLE_PREFIX, ConsoleGate
 from serving.access.keys import Principal, authenticate
 from serving.access.people import TOKEN_PREFIX, authenticate_person
 from serving.access.roles import RouteTable
@@ -83,6 +87,11 @@ class Gatekeeper:
         # within DOCKET_KEY_CACHE_SECONDS; 0 checks the database on every request
         self._ttl = float(os.environ.get("DOCKET_KEY_CACHE_SECONDS", "5"))
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._console = ConsoleGate(app, engine=lambda: self.engine, home=self._home)
+
+    @staticmethod
+    def _home() -> Path:
+        return Settings.from_env().home
 
     def _authenticate(self, key: str) -> Principal | None:
         if key.startswith(f"{TOKEN_PREFIX}_"):
@@ -123,6 +132,10 @@ class Gatekeeper:
                 )
                 return
         allowed = self.table.roles_for(method, path)
+        if path == CONSOLE_PREFIX or path.startswith(f"{CONSOLE_PREFIX}/"):
+            # the console signs people in with a session cookie, not a bearer token
+            await self._console(scope, receive, send, allowed, self.max_body)
+            return
         if not allowed:  # an open route
             await self.app(scope, receive, send)
             return

@@ -52,6 +52,7 @@ __all__ = [
     "find_person",
     "list_people",
     "name_key",
+    "person_principal",
 ]
 
 TOKEN_PREFIX = "dp"
@@ -262,6 +263,11 @@ def _append(
         "by": by,
     }
     tx.append("admin", LEDGER_SCOPE, digest, subject_id=f"person:{person.person_id}")
+
+
+def person_principal(row: PersonRow) -> Principal:
+    """The principal a stored person acts as (their roles; disabled or not is the caller's check)."""
+    return _person(row).principal()
 
 
 def authenticate_person(engine: Engine, token: str) -> Principal | None:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from serving.ledger.schema import HASH_LENGTH, TIMESTAMP_LENGTH, Base
 
-__all__ = ["ApiKeyRow", "PersonRow"]
+__all__ = ["ApiKeyRow", "ConsoleSessionRow", "PersonRow"]
 
 
 class ApiKeyRow(Base):
@@ -42,3 +42,19 @@ class PersonRow(Base):
     created_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH))
     created_by: Mapped[str] = mapped_column(String(200))
     disabled_at: Mapped[str | None] = mapped_column(String(TIMESTAMP_LENGTH))
+
+
+class ConsoleSessionRow(Base):
+    """A web-console session: its id, its person, when it ends (logout or expiry).
+
+    The browser holds the id signed by the service's session key; ending a
+    session here (logout) refuses the cookie even before it expires.
+    """
+
+    __tablename__ = "access_console_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH))
+    expires_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH))
+    ended_at: Mapped[str | None] = mapped_column(String(TIMESTAMP_LENGTH))

@@ -210,9 +210,7 @@ class DecisionEngine:
         case = None
         if result.outcome == "referred":
             deadline = now + timedelta(hours=spec.policy.review_deadline_hours)
-            case = CaseRef(
-                case_id=uuid.uuid4().hex, deadline=deadline.isoformat()
-            )
+            case = CaseRef(case_id=uuid.uuid4().hex, deadline=deadline.isoformat())
         rationale_json = ev.rationale.model_dump(mode="json")
         record = DecisionRecord(
             decision_id=decision_id,

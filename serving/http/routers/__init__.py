@@ -1,6 +1,7 @@
 """One router per area; each route declares its roles with ``serving.access.allow``."""
 
 from serving.http.routers import admin, appeals, cases, decisions, docs, ledger, promotions
+from serving.http.routers.console import CONSOLE_ROUTERS
 
 ROUTERS = (
     decisions.router,
@@ -10,6 +11,7 @@ ROUTERS = (
     ledger.router,
     promotions.router,
     docs.router,
+    *CONSOLE_ROUTERS,
 )
 
 __all__ = ["ROUTERS"]

@@ -1,0 +1,133 @@
+"""Signing in and out, the console's home page, and its static files."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from serving.access import allow
+from serving.access.console_gate import LOGIN_CSRF_COOKIE
+from serving.access.sessions import (
+    COOKIE_NAME,
+    SessionRefused,
+    end_session,
+    load_session_key,
+    start_session,
+)
+from serving.console import render, static_file
+from serving.http.routers import deps
+from serving.http.routers.console.common import form_of, nav_for, page, session_of
+
+router = APIRouter(prefix="/console", tags=["console"])
+
+
+class LoginForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=400)
+    next: str = Field(default="/console/", max_length=2000)
+
+
+def _safe_next(target: str) -> str:
+    # only a console path of this site: never an absolute or scheme-relative URL
+    if target.startswith("/console") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/console/"
+
+
+def _login_page(request: Request, next_path: str, problem: str | None, status: int) -> Response:
+    login_csrf = secrets.token_urlsafe(32)
+    body = render(
+        "login.html.j2",
+        title="Sign in",
+        me=None,
+        csrf="",
+        nav=[],
+        here="/console/login",
+        flash=None,
+        problem=problem,
+        login_csrf=login_csrf,
+        next_path=_safe_next(next_path),
+    )
+    response = HTMLResponse(body, status_code=status)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        login_csrf,
+        httponly=True,
+        samesite="strict",
+        path="/console/login",
+        max_age=3600,
+    )
+    return response
+
+
+@router.get("/login", summary="the console's sign-in page (a field labelled Token)")
+@allow()
+def login_page(request: Request, next: str = "/console/") -> Response:
+    return _login_page(request, next, None, 200)
+
+
+@router.post(
+    "/login",
+    summary="sign in with a personal token: a signed, HttpOnly, SameSite=Strict session cookie that expires",
+)
+@allow()
+def login(request: Request, form: Annotated[LoginForm, Depends(form_of(LoginForm))]) -> Response:
+    engine = deps.engine(request)
+    key = load_session_key(engine.settings.home)
+    try:
+        cookie, session = start_session(engine.log.engine, key, form.token)
+    except SessionRefused as exc:
+        return _login_page(request, form.next, str(exc), 401)
+    response = RedirectResponse(_safe_next(form.next), status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie,
+        expires=session.expires_at,
+        httponly=True,
+        samesite="strict",
+        path="/console",
+        secure=request.url.scheme == "https",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    return response
+
+
+@router.post("/logout", summary="sign out: the session cookie is refused from now on")
+@allow("reviewer", "senior_reviewer", "auditor", "admin")
+def logout(request: Request) -> Response:
+    end_session(deps.engine(request).log.engine, session_of(request).session_id)
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/console")
+    return response
+
+
+@router.get("", summary="the console (redirects to `/console/`)")
+@allow()
+def console_root() -> Response:
+    return RedirectResponse("/console/", status_code=307)
+
+
+@router.get("/", summary="the console's home page: the sections your roles open")
+@allow("reviewer", "senior_reviewer", "auditor", "admin")
+def home(request: Request) -> Response:
+    sections = nav_for(session_of(request).principal)
+    if len(sections) == 1:
+        return RedirectResponse(sections[0][0], status_code=303)
+    return page(request, "home.html.j2", title="Home")
+
+
+@router.get(
+    "/static/{name}", summary="the console's stylesheet and scripts (htmx vendored, no CDN)"
+)
+@allow()
+def static(name: str) -> Response:
+    found = static_file(name)
+    if found is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    data, media = found
+    return Response(data, media_type=media, headers={"cache-control": "public, max-age=3600"})
