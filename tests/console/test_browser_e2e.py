@@ -155,7 +155,9 @@ def test_a_second_reviewer_sees_a_claimed_case_as_taken(
     rae = context.new_page()
     sign_in(rae, site, "Rae Reviewer")
     rae.goto(f"{site.url}/console/queue")
-    rae.locator(f"tr[data-case='{case_id}']").get_by_role("button", name=re.compile("Claim")).click()
+    rae.locator(f"tr[data-case='{case_id}']").get_by_role(
+        "button", name=re.compile("Claim")
+    ).click()
     expect(rae.get_by_role("button", name=re.compile("Open the case"))).to_be_visible()
 
     # when: Sol looks at the queue in another browser
