@@ -528,14 +528,26 @@ def demo(
     emit(results, as_json, lambda rs: "\n".join(_demo_line(r) for r in rs))
     if not serve_after:
         return
-    key, _ = create_key(_log_store().engine, "application", "docket demo")
+    store = _log_store()
+    key, _ = create_key(store.engine, "application", "docket demo")
+    # one person holding every role, so the console's pages can all be tried
+    from datetime import datetime
+
+    from serving.access import PERSON_ROLES, add_person
+
+    demo_name = f"Demo user {datetime.now():%Y-%m-%d %H:%M:%S}"
+    token, _ = add_person(
+        store.engine, demo_name, PERSON_ROLES, created_by="docket demo", log=store
+    )
     body = json.dumps({"use_case": synth.name, "features": DEMO_SAMPLE})
     typer.echo(
         f"\nServing the champions on http://127.0.0.1:{port} (Ctrl-C to stop). Try:\n"
         f"  curl -s -X POST http://127.0.0.1:{port}/decide \\\n"
         f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
         f"    -d '{body}'\n"
-        "The application key above was created for this demo; only its hash is stored.",
+        "The application key above was created for this demo; only its hash is stored.\n"
+        f"Web console: http://127.0.0.1:{port}/console/ - sign in as {demo_name!r}"
+        f" (every role) with the token\n  {token}",
         err=True,
     )
     serve(host="127.0.0.1", port=port, workers=1)
