@@ -16,6 +16,7 @@ from serving.decisions.notice import notice_for
 from serving.decisions.policy import PolicyResult, Referral, apply_policy
 from serving.decisions.record import DecisionRecord, DecisionView, PersonalData
 from serving.decisions.replay import ReplayError, replay_decision
+from serving.decisions.search import DecisionPage, DecisionQuery, FoundDecision, search_decisions
 from serving.decisions.served import ServedModel, load_served
 from serving.decisions.validation import DecideRequest, FieldProblem, InvalidFeatures
 
@@ -24,10 +25,13 @@ __all__ = [
     "DecisionEngine",
     "DecisionError",
     "DecisionNotFound",
+    "DecisionPage",
+    "DecisionQuery",
     "DecisionRecord",
     "DecisionView",
     "Evaluation",
     "FieldProblem",
+    "FoundDecision",
     "InvalidFeatures",
     "NotServed",
     "PersonalData",
@@ -43,4 +47,5 @@ __all__ = [
     "load_served",
     "notice_for",
     "replay_decision",
+    "search_decisions",
 ]
