@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serving.access import allow
 from serving.http.routers import deps
+from serving.review import OpenedCase
 
 router = APIRouter(tags=["review"])
 
@@ -76,6 +77,16 @@ def release(case_id: str, request: Request) -> dict[str, Any]:
 )
 @allow("reviewer", "senior_reviewer")
 def open_case(case_id: str, request: Request) -> dict[str, Any]:
+    return open_and_log(case_id, request).model_dump(mode="json")
+
+
+def open_and_log(case_id: str, request: Request) -> OpenedCase:
+    """Open the case as the acting person and log the personal-data read (R17, R31).
+
+    Every route that shows a case's personal data calls this: the opening is a
+    ``review_action`` entry (by the desk) and the read an ``access`` entry with
+    the purpose ``review of case <id>``.
+    """
     pid, name, roles = deps.person(request)
     opened = deps.desk(request).open(case_id, person_id=pid, person_name=name, roles=roles)
     # the personal-data read is logged automatically, with the case as its purpose (R17, R31)
@@ -91,7 +102,7 @@ def open_case(case_id: str, request: Request) -> dict[str, Any]:
         },
         subject_id=opened.case.decision_id,
     )
-    return opened.model_dump(mode="json")
+    return opened
 
 
 @router.post(

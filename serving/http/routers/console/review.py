@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
+from models.recourse import Recourse
+from models.spec import DecisionSpec
 from serving.access import allow
+from serving.console.charts import Step, Waterfall, value_text, waterfall
 from serving.console.formatting import seconds_until
 from serving.http.routers import deps
-from serving.http.routers.console.common import page, see_other, session_of
-from serving.review import Case
+from serving.http.routers.cases import Resolution, open_and_log
+from serving.http.routers.console.common import form_of, page, see_other, session_of
+from serving.review import Case, CaseEvent, FinalOutcome, OpenedCase
 
 router = APIRouter(prefix="/console", tags=["console"])
 
@@ -86,6 +90,10 @@ def queue_page(
 _FLASH = {
     "released": "The case went back to the queue.",
     "resolved": "The case is resolved.",
+    "proposed": (
+        "Your resolution was sent to a senior reviewer: the spec's four-eyes rules need a"
+        " second person to confirm it before it is final."
+    ),
 }
 
 
@@ -95,3 +103,159 @@ def claim_case(case_id: str, request: Request) -> Response:
     pid, name, roles = deps.person(request)
     deps.desk(request).claim(case_id, person_id=pid, person_name=name, roles=roles)
     return see_other(f"/console/cases/{case_id}?done=claimed")
+
+
+# -- one case ----------------------------------------------------------------------------
+
+_CASE_FLASH = {
+    "claimed": "You claimed the case. Open it to read the applicant's data and decide.",
+    "opened": "The case is open. Your reading is recorded in the ledger, with this case as purpose.",
+}
+
+#: actions after which the holder must open the case again before resolving (R8)
+_CLAIM_ENDS = frozenset(
+    {"claimed", "released", "resolved", "second_review_requested", "second_review_rejected"}
+)
+
+
+def opened_in_claim(case: Case, events: list[CaseEvent], person_id: str) -> bool:
+    """Whether ``person_id`` holds the case and opened it since claiming it.
+
+    Mirrors the desk's ``opened_by_id``, which a new claim, a release or a
+    resolution clears: only an ``opened`` entry by the holder after the case's
+    last such action counts (a renewed claim keeps it).
+    """
+    if case.status != "claimed" or case.claimed_by_id != person_id:
+        return False
+    opened = False
+    for event in events:
+        if event.case_id != case.case_id:
+            continue
+        if event.action in _CLAIM_ENDS:
+            opened = False
+        elif event.action == "opened" and event.person_id == person_id:
+            opened = True
+    return opened
+
+
+def chart_of(opened: OpenedCase, spec: DecisionSpec | None) -> Waterfall:
+    """The contribution waterfall of an opened case, labelled with the spec and the values."""
+    rationale = opened.record.rationale
+    values = None if opened.personal is None else opened.personal.features
+    steps = []
+    for c in rationale.contributions:
+        feature = None if spec is None else spec.features.get(c.feature)
+        shown = "erased" if values is None else value_text(values.get(c.feature))
+        steps.append(
+            Step(c.feature, c.label if feature is None else feature.label, c.contribution, shown)
+        )
+    thresholds = {}
+    if spec is not None and spec.policy is not None:
+        thresholds = {
+            "approved at or above": spec.policy.approve_at,
+            "declined below": spec.policy.decline_below,
+        }
+    return waterfall(rationale.base_value, steps, thresholds=thresholds)
+
+
+class CaseFacts(BaseModel):
+    """What the case page shows about the person's standing: nothing personal."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case: Case
+    left: float
+    mine: bool
+    taken: bool
+    claimable: bool
+    opened_by_me: bool
+    original: FinalOutcome | None
+
+
+@router.get(
+    "/cases/{case_id}",
+    summary="a case: its summary (no personal data) with claim/open buttons, or, opened by its holder, the data, score, chart of contributions, reasons, recourse, history and the resolve form (every view logged)",
+)
+@allow("reviewer", "senior_reviewer")
+def case_page(case_id: str, request: Request) -> Response:
+    me = session_of(request).principal
+    assert me.person_id is not None
+    desk = deps.desk(request)
+    case = desk.get(case_id)
+    events = desk.history(case.decision_id)
+    holder = case.claimed_by_id if case.status == "claimed" else None
+    facts = CaseFacts(
+        case=case,
+        left=seconds_until(case.deadline, datetime.now(UTC)),
+        mine=holder == me.person_id,
+        taken=holder is not None and holder != me.person_id,
+        claimable=case.status in ("open", "escalated"),
+        opened_by_me=opened_in_claim(case, events, me.person_id),
+        # an appeal is of the decision as it stood: who decided it, how and why
+        original=desk.final_outcome(case.decision_id) if case.kind == "appeal" else None,
+    )
+    spec = desk.spec_for(case.use_case)
+    opened = open_and_log(case_id, request) if facts.opened_by_me else None
+    if opened is not None:
+        case = opened.case
+        events = desk.history(case.decision_id)  # with the opening just recorded
+    recourse = None
+    if opened is not None and opened.personal is not None and opened.personal.recourse:
+        recourse = Recourse.model_validate(opened.personal.recourse)
+    kind = "Appeal" if case.kind == "appeal" else "Case"
+    return page(
+        request,
+        "case.html.j2",
+        title=f"{kind} {case_id[:8]}",
+        facts=facts,
+        spec=spec,
+        policy=None if spec is None else spec.policy,
+        codes={} if spec is None or spec.review is None else spec.review.codes,
+        opened=opened,
+        chart=None if opened is None else chart_of(opened, spec),
+        recourse=recourse,
+        events=events,
+        flash=_CASE_FLASH.get(request.query_params.get("done", "")),
+    )
+
+
+@router.post(
+    "/cases/{case_id}/open",
+    summary="open a claimed case from the console (the opening and the personal-data read are logged)",
+)
+@allow("reviewer", "senior_reviewer")
+def open_case(case_id: str, request: Request) -> Response:
+    open_and_log(case_id, request)
+    return see_other(f"/console/cases/{case_id}?done=opened")
+
+
+@router.post(
+    "/cases/{case_id}/resolve",
+    summary="resolve an opened case from the console: outcome, a review reason code, a note (four-eyes rules may send it to a senior reviewer)",
+)
+@allow("reviewer", "senior_reviewer")
+def resolve_case(
+    case_id: str, request: Request, form: Annotated[Resolution, Depends(form_of(Resolution))]
+) -> Response:
+    pid, name, roles = deps.person(request)
+    done = deps.desk(request).resolve(
+        case_id,
+        person_id=pid,
+        person_name=name,
+        roles=roles,
+        outcome=form.outcome,
+        reason_code=form.reason_code,
+        note=form.note,
+    )
+    proposed = done.case.status == "awaiting_second_review"
+    return see_other(f"/console/queue?done={'proposed' if proposed else 'resolved'}")
+
+
+@router.post(
+    "/cases/{case_id}/release", summary="give a claimed case back to the queue from the console"
+)
+@allow("reviewer", "senior_reviewer")
+def release_case(case_id: str, request: Request) -> Response:
+    pid, name, roles = deps.person(request)
+    deps.desk(request).release(case_id, person_id=pid, person_name=name, roles=roles)
+    return see_other("/console/queue?done=released")
