@@ -109,10 +109,10 @@ class SwitchRowView(BaseModel):
     reason: str | None
 
 
-def _switch_rows(request: Request) -> list[SwitchRowView]:
-    engine = deps.engine(request)
-    status = engine.status()
-    with Session(engine.log.engine) as session:
+def _switch_rows(request: Request, status: dict[str, Any]) -> list[SwitchRowView]:
+    # the last change (who, when, why) is read from the switches' own table; on or off
+    # comes from the engine's status, the same as GET /admin/status
+    with Session(deps.engine(request).log.engine) as session:
         last = {r.use_case: r for r in session.scalars(select(SwitchRow))}
     rows = []
     for use_case, version in status["served"].items():
@@ -142,7 +142,8 @@ _SWITCH_FLASH = {
 )
 @allow("admin")
 def switches_page(request: Request, done: str = "", use_case: str = "") -> Response:
-    rows = _switch_rows(request)
+    status = deps.engine(request).status()
+    rows = _switch_rows(request, status)
     served = {r.use_case for r in rows}
     flash = None
     if done in _SWITCH_FLASH and use_case in served:
@@ -153,7 +154,7 @@ def switches_page(request: Request, done: str = "", use_case: str = "") -> Respo
         "admin_switches.html.j2",
         title="Stop switches",
         rows=rows,
-        unserved=deps.engine(request).status()["unserved"],
+        unserved=status["unserved"],
         reason_min=low,
         reason_max=high,
         flash=flash,
