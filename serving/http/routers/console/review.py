@@ -214,6 +214,7 @@ def case_page(case_id: str, request: Request) -> Response:
         opened=opened,
         chart=None if opened is None else chart_of(opened, spec),
         recourse=recourse,
+        shown=value_text,
         events=events,
         flash=_CASE_FLASH.get(request.query_params.get("done", "")),
     )

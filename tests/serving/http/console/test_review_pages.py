@@ -273,3 +273,22 @@ def test_an_appeal_shows_the_statement_beside_the_original_decision(console: Con
     assert "declined" in text
     assert "What the person could change" in text
     assert str(escape(made["recourse"]["message"])) in text  # autoescaped: model&#39;s
+
+
+def test_the_json_route_opens_and_logs_through_the_same_function(console: Console) -> None:
+    # given: a case claimed through the JSON API by a person's key
+    token = console.person("Jo Json", "reviewer")
+    api = console.client()
+    headers = {"Authorization": f"Bearer {token}"}
+    case_id, made = _referred(console)
+    assert api.post(f"/cases/{case_id}/claim", headers=headers).status_code == 200
+
+    # when
+    opened = api.get(f"/cases/{case_id}", headers=headers)
+
+    # then: the full case, and its read logged with the case as purpose
+    assert opened.status_code == 200 and opened.json()["personal"]["features"]
+    reads = [e for e in console.engine.log.entries_for(made["decision_id"]) if e.kind == "access"]
+    assert [(e.digest["reader"], e.digest["purpose"]) for e in reads] == [
+        ("Jo Json", f"review of case {case_id}")
+    ]
