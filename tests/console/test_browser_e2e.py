@@ -104,8 +104,8 @@ def test_a_reviewer_works_a_case_and_the_auditor_finds_it_final(
     check_page(page, "case-claimed")
 
     # when: resolving before opening
-    page.get_by_label("Approve").check()
-    page.get_by_label("Reason").select_option("model_reasons_confirmed")
+    page.get_by_label("Approve", exact=True).check()
+    page.get_by_label("Reason", exact=True).select_option("model_reasons_confirmed")
     page.get_by_role("button", name=re.compile("^Resolve")).click()
 
     # then: refused by the desk, in words
@@ -124,8 +124,8 @@ def test_a_reviewer_works_a_case_and_the_auditor_finds_it_final(
 
     # when: after the minimum review time, the reviewer resolves with a reason
     time.sleep(MIN_REVIEW_SECONDS + 0.5)
-    page.get_by_label("Approve").check()
-    page.get_by_label("Reason").select_option("model_reasons_confirmed")
+    page.get_by_label("Approve", exact=True).check()
+    page.get_by_label("Reason", exact=True).select_option("model_reasons_confirmed")
     page.get_by_role("button", name=re.compile("^Resolve")).click()
     expect(page.get_by_text("The case is resolved.")).to_be_visible()
 

@@ -178,6 +178,11 @@ class CaseFacts(BaseModel):
 )
 @allow("reviewer", "senior_reviewer")
 def case_page(case_id: str, request: Request) -> Response:
+    return _case(case_id, request, open_now=False)
+
+
+def _case(case_id: str, request: Request, *, open_now: bool) -> Response:
+    # open_now: the Open button was pressed, so this view is the opening itself
     me = session_of(request).principal
     assert me.person_id is not None
     desk = deps.desk(request)
@@ -195,7 +200,7 @@ def case_page(case_id: str, request: Request) -> Response:
         original=desk.final_outcome(case.decision_id) if case.kind == "appeal" else None,
     )
     spec = desk.spec_for(case.use_case)
-    opened = open_and_log(case_id, request) if facts.opened_by_me else None
+    opened = open_and_log(case_id, request) if open_now or facts.opened_by_me else None
     if opened is not None:
         case = opened.case
         events = desk.history(case.decision_id)  # with the opening just recorded
@@ -216,7 +221,7 @@ def case_page(case_id: str, request: Request) -> Response:
         recourse=recourse,
         shown=value_text,
         events=events,
-        flash=_CASE_FLASH.get(request.query_params.get("done", "")),
+        flash=_CASE_FLASH.get("opened" if open_now else request.query_params.get("done", "")),
     )
 
 
@@ -226,8 +231,8 @@ def case_page(case_id: str, request: Request) -> Response:
 )
 @allow("reviewer", "senior_reviewer")
 def open_case(case_id: str, request: Request) -> Response:
-    open_and_log(case_id, request)
-    return see_other(f"/console/cases/{case_id}?done=opened")
+    # the page is the answer (no redirect): one opening, one logged read of the data
+    return _case(case_id, request, open_now=True)
 
 
 @router.post(

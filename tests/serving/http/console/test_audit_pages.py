@@ -62,9 +62,8 @@ def test_the_use_cases_page_links_each_champion_and_candidate(console: Console) 
     for name in names:
         assert f">{name}</h2>" in shown.text
     for name, version in champions.items():
-        assert f'href="/console/use-cases/{name}/versions/{version}">version {version}</a>' in (
-            shown.text
-        )
+        link = f'href="/console/use-cases/{name}/versions/{version}">{name} version {version}'
+        assert f"{link} (champion)</a>" in shown.text
 
 
 def test_a_senior_reviewer_sees_use_cases_but_a_reviewer_does_not(console: Console) -> None:
