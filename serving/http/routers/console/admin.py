@@ -16,12 +16,12 @@ What these pages guarantee:
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from annotated_types import MaxLen, MinLen
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,8 +33,6 @@ from serving.decisions.schema import SwitchRow
 from serving.http.routers import deps
 from serving.http.routers.admin import SwitchRequest
 from serving.http.routers.console.common import (
-    FormProblem,
-    _describe,
     form_of,
     page,
     see_other,
@@ -80,17 +78,6 @@ def _reason_limits() -> tuple[int, int]:
     low = next(m.min_length for m in _REASON.metadata if isinstance(m, MinLen))
     high = next(m.max_length for m in _REASON.metadata if isinstance(m, MaxLen))
     return low, high
-
-
-async def _person_form(request: Request) -> PersonForm:
-    # the roles are checkboxes: one field sent several times, which form_of keeps only once
-    raw = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
-    data: dict[str, Any] = {k: v[-1] for k, v in raw.items() if k not in ("csrf_token", "roles")}
-    data["roles"] = raw.get("roles", [])
-    try:
-        return PersonForm.model_validate(data)
-    except ValidationError as exc:
-        raise FormProblem(_describe(exc)) from None
 
 
 # -- stop switches ---------------------------------------------------------------
@@ -242,7 +229,7 @@ def people_page(request: Request, done: str = "") -> Response:
 )
 @allow("admin")
 def add_person_page(
-    request: Request, form: Annotated[PersonForm, Depends(_person_form)]
+    request: Request, form: Annotated[PersonForm, Depends(form_of(PersonForm))]
 ) -> Response:
     store = deps.engine(request).log
     who = session_of(request).principal.name

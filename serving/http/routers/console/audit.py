@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import escape
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from audits.card_source import card_for_version
 from audits.cards import render_html
@@ -36,7 +36,7 @@ from serving.decisions import (
 from serving.decisions.notice import FinalState, Notice, final_notice
 from serving.decisions.search import FoundDecision
 from serving.http.routers import deps
-from serving.http.routers.console.common import FormProblem, _describe, page, problem_page
+from serving.http.routers.console.common import page, problem_page, query_of
 from serving.review import FinalOutcome, ReviewDesk
 
 router = APIRouter(prefix="/console", tags=["console"])
@@ -283,13 +283,6 @@ class DecisionRow(BaseModel):
     final: FinalOutcome
 
 
-def _search_form(request: Request) -> DecisionSearch:
-    try:
-        return DecisionSearch.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        raise FormProblem(_describe(exc)) from None
-
-
 def _search(
     engine: DecisionEngine, desk: ReviewDesk, form: DecisionSearch
 ) -> tuple[list[DecisionRow], int | None, bool]:
@@ -318,7 +311,7 @@ def _search(
 )
 @allow("auditor", "admin")
 def decisions_page(request: Request) -> Response:
-    form = _search_form(request)
+    form = query_of(DecisionSearch)(request)
     engine = deps.engine(request)
     rows, next_before, cut_short = _search(engine, deps.desk(request), form)
     filled = {

@@ -7,7 +7,7 @@ what went wrong (the field, what is allowed, what was received), never JSON.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_origin
 from urllib.parse import parse_qs
 
 from fastapi import Request
@@ -21,10 +21,12 @@ from serving.http.errors import STATUS
 
 __all__ = [
     "FormProblem",
+    "describe_errors",
     "form_of",
     "nav_for",
     "page",
     "problem_page",
+    "query_of",
     "see_other",
     "session_of",
 ]
@@ -120,7 +122,8 @@ def see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_errors(exc: ValidationError) -> str:
+    """Every field that failed, what was wrong, and what was received."""
     parts = []
     for error in exc.errors():
         field = ".".join(str(p) for p in error["loc"]) or "form"
@@ -128,16 +131,39 @@ def _describe(exc: ValidationError) -> str:
     return "The form was not accepted. " + " · ".join(parts)
 
 
+def _validated(model: type[M], raw: dict[str, list[str]]) -> M:
+    # a field typed as a list (checkboxes) takes every value sent; others the last one
+    data: dict[str, Any] = {}
+    for name, values in raw.items():
+        if name == "csrf_token":
+            continue
+        field = model.model_fields.get(name)
+        is_list = field is not None and get_origin(field.annotation) in (list, tuple)
+        data[name] = values if is_list else values[-1]
+    for name, field in model.model_fields.items():
+        if name not in data and get_origin(field.annotation) in (list, tuple):
+            data[name] = []  # no box ticked: the browser sends nothing
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise FormProblem(describe_errors(exc)) from None
+
+
 def form_of(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     """A dependency that reads an HTML form into ``model`` (the CSRF field already checked)."""
 
     async def read(request: Request) -> M:
-        raw = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
-        data = {k: v[-1] for k, v in raw.items() if k != "csrf_token"}
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise FormProblem(_describe(exc)) from None
+        body = (await request.body()).decode("utf-8", "replace")
+        return _validated(model, parse_qs(body, keep_blank_values=True))
+
+    return read
+
+
+def query_of(model: type[M]) -> Callable[[Request], M]:
+    """A dependency that reads a GET form's query string into ``model``."""
+
+    def read(request: Request) -> M:
+        return _validated(model, parse_qs(request.url.query, keep_blank_values=True))
 
     return read
 
