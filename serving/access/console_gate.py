@@ -127,7 +127,9 @@ class ConsoleGate:
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         session = None
         if allowed:
-            session = resume_session(self._engine(), self.key, cookie_value(headers, COOKIE_NAME))
+            cookie = cookie_value(headers, COOKIE_NAME)
+            # no cookie, no session: the key (made on first use) is not needed to say so
+            session = resume_session(self._engine(), self.key, cookie) if cookie else None
             if session is None:
                 if method in ("GET", "HEAD"):
                     target = path + (
