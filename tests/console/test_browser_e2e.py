@@ -334,3 +334,29 @@ def test_a_disabled_person_is_signed_out_on_their_next_request(
     # then: Dee's very next page is the sign-in page
     page.goto(f"{site.url}/console/queue")
     expect(page).to_have_url(re.compile(r"/console/login"))
+
+
+def test_a_reviewer_can_sign_in_and_claim_with_the_keyboard_alone(
+    site: Site, context: BrowserContext
+) -> None:
+    # given: a case in the queue
+    case_id = case_id_of(site.svc.referred())
+    page = context.new_page()
+    page.goto(f"{site.url}/console/login")
+
+    # when: typing the token and pressing Enter, then tabbing to the case's Claim button
+    page.get_by_label("Token").focus()
+    page.keyboard.type(site.tokens["Sol Reviewer"])
+    page.keyboard.press("Enter")
+    page.goto(f"{site.url}/console/queue")
+    claim = page.locator(f"tr[data-case='{case_id}']").get_by_role("button", name="Claim")
+    for _ in range(60):  # bounded: the queue has a few dozen focusable controls at most
+        page.keyboard.press("Tab")
+        if claim.evaluate("el => el === document.activeElement"):
+            break
+    else:
+        raise AssertionError("the Claim button cannot be reached with the Tab key")
+    page.keyboard.press("Enter")
+
+    # then: the case is claimed by Sol
+    expect(page.get_by_role("button", name=re.compile("Open the case"))).to_be_visible()

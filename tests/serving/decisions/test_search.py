@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -22,8 +21,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def log(tmp_path: Path, clock: FakeClock) -> Iterator[DecisionLog]:
-    with DecisionLog(f"sqlite:///{tmp_path / 'decisions.db'}", clock=clock) as decision_log:
+def log(db_url: str, clock: FakeClock) -> Iterator[DecisionLog]:
+    # SQLite and PostgreSQL: the outcome filter reads JSON differently on each
+    with DecisionLog(db_url, clock=clock) as decision_log:
         decision_log.migrate()
         yield decision_log
 
