@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serving.access import allow
 from serving.http.routers import deps
-from serving.review import OpenedCase
+from serving.review import ActionResult, OpenedCase
 
 router = APIRouter(tags=["review"])
 
@@ -111,8 +111,13 @@ def open_and_log(case_id: str, request: Request) -> OpenedCase:
 )
 @allow("reviewer", "senior_reviewer")
 def resolve(case_id: str, body: Resolution, request: Request) -> dict[str, Any]:
+    return resolve_as_caller(case_id, body, request).model_dump(mode="json")
+
+
+def resolve_as_caller(case_id: str, body: Resolution, request: Request) -> ActionResult:
+    """Resolve ``case_id`` as the authenticated person (the JSON route and the console)."""
     pid, name, roles = deps.person(request)
-    done = deps.desk(request).resolve(
+    return deps.desk(request).resolve(
         case_id,
         person_id=pid,
         person_name=name,
@@ -121,7 +126,6 @@ def resolve(case_id: str, body: Resolution, request: Request) -> dict[str, Any]:
         reason_code=body.reason_code,
         note=body.note,
     )
-    return done.model_dump(mode="json")
 
 
 @router.post(

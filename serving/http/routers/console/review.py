@@ -15,7 +15,7 @@ from serving.access import allow
 from serving.console.charts import Step, Waterfall, value_text, waterfall
 from serving.console.formatting import seconds_until
 from serving.http.routers import deps
-from serving.http.routers.cases import Resolution, open_and_log
+from serving.http.routers.cases import Resolution, open_and_log, resolve_as_caller
 from serving.http.routers.console.common import form_of, page, see_other, session_of
 from serving.review import Case, CaseEvent, FinalOutcome, OpenedCase
 
@@ -243,16 +243,7 @@ def open_case(case_id: str, request: Request) -> Response:
 def resolve_case(
     case_id: str, request: Request, form: Annotated[Resolution, Depends(form_of(Resolution))]
 ) -> Response:
-    pid, name, roles = deps.person(request)
-    done = deps.desk(request).resolve(
-        case_id,
-        person_id=pid,
-        person_name=name,
-        roles=roles,
-        outcome=form.outcome,
-        reason_code=form.reason_code,
-        note=form.note,
-    )
+    done = resolve_as_caller(case_id, form, request)
     proposed = done.case.status == "awaiting_second_review"
     return see_other(f"/console/queue?done={'proposed' if proposed else 'resolved'}")
 
