@@ -284,6 +284,7 @@ def test_the_session_cookie_and_the_security_headers(site: Site, context: Browse
 
     # when: signing out
     page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.goto(f"{site.url}/console/queue")
 
     # then: back at the sign-in page; the old cookie value no longer works either
@@ -348,6 +349,7 @@ def test_a_reviewer_can_sign_in_and_claim_with_the_keyboard_alone(
     page.get_by_label("Token").focus()
     page.keyboard.type(site.tokens["Sol Reviewer"])
     page.keyboard.press("Enter")
+    expect(page.get_by_text("Signed in as Sol Reviewer")).to_be_visible()
     page.goto(f"{site.url}/console/queue")
     claim = page.locator(f"tr[data-case='{case_id}']").get_by_role("button", name="Claim")
     for _ in range(60):  # bounded: the queue has a few dozen focusable controls at most
