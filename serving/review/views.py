@@ -62,6 +62,7 @@ class Case(_View):
     claimed_by_id: str | None
     claimed_by_name: str | None
     lease_until: str | None
+    opened_by_id: str | None
     proposed_outcome: str | None
     proposed_reason_code: str | None
     proposed_by_id: str | None
@@ -109,6 +110,8 @@ def case_view(row: CaseRow, now: datetime) -> Case:
         claimed_by_id=row.claimed_by_id if holds else None,
         claimed_by_name=row.claimed_by_name if holds else None,
         lease_until=row.lease_until if holds else None,
+        # who opened the case during the live claim (the desk clears it with the claim)
+        opened_by_id=row.opened_by_id if holds else None,
         proposed_outcome=row.proposed_outcome,
         proposed_reason_code=row.proposed_reason_code,
         proposed_by_id=row.proposed_by_id,

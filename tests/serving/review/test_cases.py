@@ -185,6 +185,22 @@ def test_resolving_without_opening_after_the_claim_is_refused(
         desk.resolve(case_id, **ANN, outcome="declined", reason_code="model_reasons_confirmed")
 
 
+def test_the_case_view_names_who_opened_it_during_the_live_claim_only(
+    desk: ReviewDesk, log: DecisionLog, clock: FakeClock
+) -> None:
+    # given
+    record = record_decision(log, clock)
+    assert record.case is not None
+    case_id = record.case.case_id
+
+    # when / then: claimed, not opened; opened; released; claimed again
+    assert desk.claim(case_id, **ANN).case.opened_by_id is None
+    assert desk.open(case_id, **ANN).case.opened_by_id == ANN["person_id"]
+    assert desk.get(case_id).opened_by_id == ANN["person_id"]
+    assert desk.release(case_id, **ANN).case.opened_by_id is None
+    assert desk.claim(case_id, **ANN).case.opened_by_id is None
+
+
 def test_resolving_before_the_minimum_time_is_refused_and_allowed_once_it_passed(
     desk: ReviewDesk, log: DecisionLog, clock: FakeClock
 ) -> None:

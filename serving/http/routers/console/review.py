@@ -17,7 +17,7 @@ from serving.console.formatting import seconds_until
 from serving.http.routers import deps
 from serving.http.routers.cases import Resolution, open_and_log, resolve_as_caller
 from serving.http.routers.console.common import form_of, page, see_other, session_of
-from serving.review import Case, CaseEvent, FinalOutcome, OpenedCase
+from serving.review import Case, FinalOutcome, OpenedCase
 
 router = APIRouter(prefix="/console", tags=["console"])
 
@@ -34,20 +34,15 @@ class QueueRow(BaseModel):
     claimable: bool
 
 
-def _rows(cases: list[Case], person_id: str, now: datetime) -> list[QueueRow]:
-    rows = []
-    for case in cases:
-        holder = case.claimed_by_id if case.status == "claimed" else None
-        rows.append(
-            QueueRow(
-                case=case,
-                left=seconds_until(case.deadline, now),
-                mine=holder == person_id,
-                taken=holder is not None and holder != person_id,
-                claimable=case.status in ("open", "escalated"),
-            )
-        )
-    return rows
+def _standing(case: Case, person_id: str, now: datetime) -> QueueRow:
+    holder = case.claimed_by_id if case.status == "claimed" else None
+    return QueueRow(
+        case=case,
+        left=seconds_until(case.deadline, now),
+        mine=holder == person_id,
+        taken=holder is not None and holder != person_id,
+        claimable=case.status in ("open", "escalated"),
+    )
 
 
 @router.get(
@@ -77,7 +72,7 @@ def queue_page(
         request,
         "queue.html.j2",
         title="Review queue",
-        rows=_rows(cases, me.person_id, datetime.now(UTC)),
+        rows=[_standing(c, me.person_id, datetime.now(UTC)) for c in cases],
         use_cases=sorted(deps.engine(request).served_versions()),
         statuses=QUEUE_STATUSES,
         rules=every_rule,
@@ -112,31 +107,6 @@ _CASE_FLASH = {
     "opened": "The case is open. Your reading is recorded in the ledger, with this case as purpose.",
 }
 
-#: actions after which the holder must open the case again before resolving (R8)
-_CLAIM_ENDS = frozenset(
-    {"claimed", "released", "resolved", "second_review_requested", "second_review_rejected"}
-)
-
-
-def opened_in_claim(case: Case, events: list[CaseEvent], person_id: str) -> bool:
-    """Whether ``person_id`` holds the case and opened it since claiming it.
-
-    Mirrors the desk's ``opened_by_id``, which a new claim, a release or a
-    resolution clears: only an ``opened`` entry by the holder after the case's
-    last such action counts (a renewed claim keeps it).
-    """
-    if case.status != "claimed" or case.claimed_by_id != person_id:
-        return False
-    opened = False
-    for event in events:
-        if event.case_id != case.case_id:
-            continue
-        if event.action in _CLAIM_ENDS:
-            opened = False
-        elif event.action == "opened" and event.person_id == person_id:
-            opened = True
-    return opened
-
 
 def chart_of(opened: OpenedCase, spec: DecisionSpec | None) -> Waterfall:
     """The contribution waterfall of an opened case, labelled with the spec and the values."""
@@ -158,16 +128,9 @@ def chart_of(opened: OpenedCase, spec: DecisionSpec | None) -> Waterfall:
     return waterfall(rationale.base_value, steps, thresholds=thresholds)
 
 
-class CaseFacts(BaseModel):
+class CaseFacts(QueueRow):
     """What the case page shows about the person's standing: nothing personal."""
 
-    model_config = ConfigDict(frozen=True)
-
-    case: Case
-    left: float
-    mine: bool
-    taken: bool
-    claimable: bool
     opened_by_me: bool
     original: FinalOutcome | None
 
@@ -187,15 +150,11 @@ def _case(case_id: str, request: Request, *, open_now: bool) -> Response:
     assert me.person_id is not None
     desk = deps.desk(request)
     case = desk.get(case_id)
-    events = desk.history(case.decision_id)
-    holder = case.claimed_by_id if case.status == "claimed" else None
+    standing = _standing(case, me.person_id, datetime.now(UTC))
     facts = CaseFacts(
+        **standing.model_dump(exclude={"case"}),
         case=case,
-        left=seconds_until(case.deadline, datetime.now(UTC)),
-        mine=holder == me.person_id,
-        taken=holder is not None and holder != me.person_id,
-        claimable=case.status in ("open", "escalated"),
-        opened_by_me=opened_in_claim(case, events, me.person_id),
+        opened_by_me=standing.mine and case.opened_by_id == me.person_id,
         # an appeal is of the decision as it stood: who decided it, how and why
         original=desk.final_outcome(case.decision_id) if case.kind == "appeal" else None,
     )
@@ -203,7 +162,7 @@ def _case(case_id: str, request: Request, *, open_now: bool) -> Response:
     opened = open_and_log(case_id, request) if open_now or facts.opened_by_me else None
     if opened is not None:
         case = opened.case
-        events = desk.history(case.decision_id)  # with the opening just recorded
+    events = desk.history(case.decision_id)  # after any opening, so it lists it
     recourse = None
     if opened is not None and opened.personal is not None and opened.personal.recourse:
         recourse = Recourse.model_validate(opened.personal.recourse)
