@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from audits.checks import RULE_TEXT, fairness_checks, outcome_of, threshold_check
@@ -129,6 +130,14 @@ def latest_report(client: MlflowClient, use_case: str, version: str) -> AuditRep
         return None
     raw = registry.load_json(client, registry.run_id_of(mv), f"audits/{audit_id}/report.json")
     return AuditReport.model_validate(raw)
+
+
+def latest_report_html(client: MlflowClient, mv: ModelVersion) -> str | None:
+    """The HTML of the version's most recent audit (the one its tags name), if any."""
+    audit_id = (mv.tags or {}).get(tags.AUDIT_ID)
+    if not audit_id:
+        return None
+    return registry.load_text(client, registry.run_id_of(mv), f"audits/{audit_id}/report.html")
 
 
 def evaluate_gate(

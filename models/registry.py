@@ -103,10 +103,15 @@ def load_frame(client: MlflowClient, run_id: str, artifact_path: str) -> pd.Data
         return pd.read_parquet(local)
 
 
-def load_json(client: MlflowClient, run_id: str, artifact_path: str) -> Any:
+def load_text(client: MlflowClient, run_id: str, artifact_path: str) -> str:
+    """A text artifact of a run."""
     with tempfile.TemporaryDirectory() as tmp:
         local = client.download_artifacts(run_id, artifact_path, tmp)
-        return json.loads(Path(local).read_text(encoding="utf-8"))
+        return Path(local).read_text(encoding="utf-8")
+
+
+def load_json(client: MlflowClient, run_id: str, artifact_path: str) -> Any:
+    return json.loads(load_text(client, run_id, artifact_path))
 
 
 def serving_spec(

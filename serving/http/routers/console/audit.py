@@ -7,8 +7,6 @@ ledger. No personal data is shown: a decision page shows the chained record.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urlencode
 
@@ -19,6 +17,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict, Field
 
+from audits.audit import latest_report_html
 from audits.card_source import card_for_version
 from audits.cards import render_html
 from audits.promotion import history as promotion_history
@@ -212,18 +211,6 @@ def version_card(use_case: str, version: str, request: Request) -> Response:
     return _document(render_html(card))
 
 
-def _audit_html(client: MlflowClient, mv: ModelVersion) -> str | None:
-    """The HTML of the version's latest audit (the one its tags name), or None if never audited."""
-    audit_id = (mv.tags or {}).get(tags.AUDIT_ID)
-    if not audit_id:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        local = client.download_artifacts(
-            registry.run_id_of(mv), f"audits/{audit_id}/report.html", tmp
-        )
-        return Path(local).read_text(encoding="utf-8")
-
-
 @router.get(
     "/use-cases/{use_case}/versions/{version}/audit",
     summary="a version's latest audit report, the self-contained HTML document (its own CSP: inline styles only, framed by the console only)",
@@ -235,7 +222,7 @@ def version_audit(use_case: str, version: str, request: Request) -> Response:
         mv = registry.get_version(client, use_case, version=version)
     except registry.RegistryError as exc:
         return _plain_document(str(exc), 404)
-    html = _audit_html(client, mv)
+    html = latest_report_html(client, mv)
     if html is None:
         return _plain_document(f"Version {mv.version} of {use_case} has not been audited.", 404)
     return _document(html)
