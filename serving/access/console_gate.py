@@ -122,6 +122,8 @@ class ConsoleGate:
         max_body: int,
     ) -> None:
         send = self._with_headers(send)
+        # sign-in needs the gate's session key: one key per process, read once, on demand
+        scope.setdefault("state", {})["session_key"] = lambda: self.key
         method: str = scope.get("method", "GET")
         path: str = scope.get("path", "")
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])

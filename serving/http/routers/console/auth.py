@@ -15,7 +15,6 @@ from serving.access.sessions import (
     COOKIE_NAME,
     SessionRefused,
     end_session,
-    load_session_key,
     start_session,
 )
 from serving.console import render, static_file
@@ -78,7 +77,7 @@ def login_page(request: Request, next: str = "/console/") -> Response:
 @allow()
 def login(request: Request, form: Annotated[LoginForm, Depends(form_of(LoginForm))]) -> Response:
     engine = deps.engine(request)
-    key = load_session_key(engine.settings.home)
+    key: bytes = request.state.session_key()
     try:
         cookie, session = start_session(engine.log.engine, key, form.token)
     except SessionRefused as exc:
