@@ -337,7 +337,7 @@ HOT_PATH = [
     ("models/decision_model.py", "log_odds", "model.log_odds (incl. calls from recourse)"),
     ("models/decision_model.py", "out_of_distribution", "out_of_distribution"),
     ("serving/decisions/switches.py", "is_stopped", "is_stopped (stop-switch read)"),
-    ("serving/decisions/policy.py", "apply_policy", "apply_policy"),
+    ("models/policy.py", "apply_policy", "apply_policy"),
     ("models/rationale.py", "explain", "rationale explain (TreeSHAP)"),
     ("models/recourse.py", "find_recourse", "find_recourse (adverse only)"),
     ("serving/ledger/store.py", "append", "log.append (durable write)"),

@@ -3,6 +3,7 @@
 >>> from serving.decisions import DecisionEngine  # doctest: +SKIP
 """
 
+from models.policy import PolicyResult, Referral, apply_policy
 from serving.decisions.engine import DecisionEngine
 from serving.decisions.errors import (
     DecisionError,
@@ -13,7 +14,6 @@ from serving.decisions.errors import (
 )
 from serving.decisions.evaluate import Evaluation, evaluate, judge
 from serving.decisions.notice import notice_for
-from serving.decisions.policy import PolicyResult, Referral, apply_policy
 from serving.decisions.record import DecisionRecord, DecisionView, PersonalData
 from serving.decisions.replay import ReplayError, replay_decision
 from serving.decisions.search import DecisionPage, DecisionQuery, FoundDecision, search_decisions

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
+from models.policy import PolicyResult, apply_policy
 from models.rationale import Rationale
-from serving.decisions.policy import PolicyResult, apply_policy
 from serving.decisions.served import ServedModel
 from serving.decisions.validation import check_features
 

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.policy import Outcome, Recommendation, Referral
 from models.rationale import FeatureContribution, Rationale, Reason
-from serving.decisions.policy import Outcome, Recommendation, Referral
 
 __all__ = [
     "CaseRef",

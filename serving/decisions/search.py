@@ -18,7 +18,7 @@ from sqlalchemy import JSON, ColumnElement, Engine, cast, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from serving.decisions.policy import Outcome
+from models.policy import Outcome
 from serving.decisions.record import DecisionRecord
 from serving.ledger import DecisionLog, LogKind, LogReadError
 from serving.ledger.engine import is_postgres

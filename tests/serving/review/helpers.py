@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from docket.usecases import SHIPPED_DIR
+from models.policy import Referral
 from models.rationale import Reason
 from models.spec import DecisionSpec, parse_spec
-from serving.decisions.policy import Referral
 from serving.decisions.record import CaseRef, DecisionRecord, PersonalData, RecordedRationale
 from serving.ledger import DecisionLog
 from serving.review import ReviewDesk, open_referral_case

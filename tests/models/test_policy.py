@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from models.policy import apply_policy
 from models.spec import Policy, PolicyRule
-from serving.decisions.policy import apply_policy
 
 POLICY = Policy(
     approve_at=0.7,
