@@ -1,8 +1,12 @@
 """Audit one registered model version against its spec's gate, and store the result.
 
-The audit scores the exact held-out test rows of the version's training run,
-turns scores into decisions with the gate's threshold, and evaluates
-performance and group fairness with seeded bootstrap intervals. The report is
+The audit scores the exact held-out test rows of the version's training run and
+decides each one as the service would (:func:`models.policy.policy_outcomes`:
+thresholds, high-stakes rules, out-of-distribution check). The gate judges the
+automated approvals (R28), unless the spec justifies a separate
+``gate.decision_threshold``; the outcome mix (approved, referred, declined,
+adverse) is reported by group either way. Performance and group fairness come
+with seeded bootstrap intervals. The report is
 schema-versioned JSON (plus HTML) logged to the version's run, and the outcome
 is set as version tags where promotion and auditors look.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -19,18 +24,28 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
-from audits.checks import RULE_TEXT, fairness_checks, outcome_of, threshold_check
+from audits.checks import (
+    RULE_TEXT,
+    adverse_impact_checks,
+    fairness_checks,
+    outcome_of,
+    threshold_check,
+)
 from audits.fairness import evaluate_fairness
+from audits.outcomes import evaluate_outcomes
 from audits.plots import audit_figures
-from audits.report import AuditReport, Check, FairnessResult, Interval
+from audits.report import AuditReport, Check, FairnessResult, Interval, Outcome, OutcomeResult
 from audits.report_html import render_report
 from models import registry, tags
+from models.decision_model import DecisionModel
 from models.metrics import performance
+from models.policy import policy_outcomes
 from models.sensitive import sensitive_labels
 from models.settings import Settings
-from models.spec import DecisionSpec, Gate
+from models.spec import DecisionSpec, Gate, Policy
 
 Progress = Callable[[str], None]
+Basis = Literal["policy", "decision_threshold"]
 
 
 class AuditError(ValueError):
@@ -140,12 +155,40 @@ def latest_report_html(client: MlflowClient, mv: ModelVersion) -> str | None:
     return registry.load_text(client, registry.run_id_of(mv), f"audits/{audit_id}/report.html")
 
 
-def evaluate_gate(
-    gate: Gate, y: np.ndarray, scores: np.ndarray, groups: pd.DataFrame
-) -> tuple[np.ndarray, FairnessResult, dict[str, Interval], list[Check]]:
-    """Decisions, fairness, performance and the gate's checks for scored, grouped rows."""
-    decisions = (scores >= gate.decision_threshold).astype(np.int64)
-    fairness = evaluate_fairness(
+@dataclass(frozen=True)
+class GateEvaluation:
+    """Everything the gate judged on a set of scored, grouped held-out rows.
+
+    ``decisions`` is the gated decision per row (1 favourable): the policy's automated
+    approval, or ``score >= decision_threshold`` when the spec justifies a separate one.
+    """
+
+    basis: Basis
+    basis_text: str
+    decisions: np.ndarray
+    fairness: FairnessResult
+    served_fairness: FairnessResult | None
+    outcomes: OutcomeResult | None
+    performance: dict[str, Interval]
+    checks: list[Check]
+
+    @property
+    def outcome(self) -> Outcome:
+        return outcome_of(self.checks)
+
+
+def policy_basis_text(policy: Policy) -> str:
+    """How the served policy turns a score into an automated approval, in one line."""
+    return (
+        f"automated approval under policy version {policy.version}: score >= approve_at"
+        f" {policy.approve_at:g} and no referral rule fired"
+    )
+
+
+def _fairness(
+    gate: Gate, y: np.ndarray, decisions: np.ndarray, scores: np.ndarray, groups: pd.DataFrame
+) -> FairnessResult:
+    return evaluate_fairness(
         y,
         decisions,
         {c: groups[c].to_numpy() for c in groups.columns},
@@ -157,9 +200,139 @@ def evaluate_gate(
         seed=gate.seed,
         correction=gate.correction,
     )
+
+
+def evaluate_gate(
+    spec: DecisionSpec,
+    y: np.ndarray,
+    scores: np.ndarray,
+    groups: pd.DataFrame,
+    frame: pd.DataFrame | None = None,
+    out_of_distribution: np.ndarray | None = None,
+) -> GateEvaluation:
+    """Decisions, outcomes, fairness, performance and the gate's checks for held-out rows.
+
+    Parameters
+    ----------
+    spec : DecisionSpec
+        Its gate, and its policy when it has one.
+    y, scores : ndarray
+        Observed outcomes (1 favourable) and the model's scores.
+    groups : DataFrame
+        One column per sensitive attribute.
+    frame : DataFrame, optional
+        The rows' raw feature values, for the policy's high-stakes rules (needed when
+        the policy has rules).
+    out_of_distribution : ndarray of bool, optional
+        Per row, whether the model's out-of-distribution check fires.
+    """
+    gate = spec.gate
+    if gate is None:
+        raise AuditError(f"use case {spec.name!r}: the spec has no [gate] section")
+    outcomes: OutcomeResult | None = None
+    approved: np.ndarray | None = None
+    policy_text = ""
+    if spec.policy is not None:
+        decided = policy_outcomes(
+            spec.policy,
+            scores,
+            frame if frame is not None else pd.DataFrame(index=range(len(scores))),
+            out_of_distribution,
+        )
+        approved = decided.approved
+        policy_text = policy_basis_text(spec.policy)
+        outcomes = evaluate_outcomes(
+            decided,
+            {c: groups[c].to_numpy() for c in groups.columns},
+            min_group_size=gate.min_group_size,
+            min_share=gate.min_share_for_ratios,
+            n_boot=gate.n_boot,
+            confidence=gate.confidence,
+            seed=gate.seed,
+        )
+    served_fairness: FairnessResult | None = None
+    if gate.decision_threshold is None:
+        assert approved is not None  # the spec validator requires a policy then
+        basis: Basis = "policy"
+        basis_text = policy_text
+        decisions = approved
+        fairness = _fairness(gate, y, decisions, scores, groups)
+    else:
+        basis = "decision_threshold"
+        basis_text = f"score >= decision_threshold {gate.decision_threshold:g}"
+        if gate.decision_threshold_justification:
+            basis_text += f" (justified in the spec: {gate.decision_threshold_justification})"
+        decisions = (scores >= gate.decision_threshold).astype(np.int64)
+        fairness = _fairness(gate, y, decisions, scores, groups)
+        if approved is not None:
+            served_fairness = _fairness(gate, y, approved, scores, groups)
     perf = performance_intervals(y, scores, gate.n_boot, gate.confidence, gate.seed)
-    checks = _performance_checks(perf, gate) + fairness_checks(fairness, gate)
-    return decisions, fairness, perf, checks
+    checks = _performance_checks(perf, gate) + [
+        c.model_copy(update={"basis": basis_text}) for c in fairness_checks(fairness, gate)
+    ]
+    if outcomes is not None and spec.policy is not None:
+        checks += adverse_impact_checks(outcomes, gate, spec.policy)
+    return GateEvaluation(
+        basis=basis,
+        basis_text=basis_text,
+        decisions=decisions,
+        fairness=fairness,
+        served_fairness=served_fairness,
+        outcomes=outcomes,
+        performance=perf,
+        checks=checks,
+    )
+
+
+def audit_rows(spec: DecisionSpec, model: DecisionModel, rows: pd.DataFrame) -> GateEvaluation:
+    """Score held-out rows (with their ``__target``) with ``model`` and judge them under the gate."""
+    y = rows["__target"].to_numpy(dtype=np.int64)
+    X = model.encode(rows)
+    scores = model.score(X)
+    ood = None if model.ood is None else ~model.ood.inside(X)
+    return evaluate_gate(spec, y, scores, sensitive_labels(spec, rows), rows, ood)
+
+
+def assemble_report(
+    spec: DecisionSpec,
+    evaluation: GateEvaluation,
+    *,
+    model_version: str,
+    run_id: str,
+    trained_spec_hash: str,
+    champion_version: str | None,
+    audit_id: str | None = None,
+    created_at: str | None = None,
+) -> AuditReport:
+    """The report of one evaluation (its outcome from its checks alone)."""
+    gate = spec.gate
+    assert gate is not None
+    return AuditReport(
+        audit_id=audit_id or uuid.uuid4().hex,
+        created_at=created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        use_case=spec.name,
+        model_version=model_version,
+        run_id=run_id,
+        spec_hash=spec.spec_hash(),
+        trained_spec_hash=trained_spec_hash,
+        spec_version=spec.version,
+        gate=gate.model_dump(mode="json"),
+        rule=gate.rule,
+        rule_text=RULE_TEXT[gate.rule],
+        basis=evaluation.basis,
+        decision_threshold=gate.decision_threshold,
+        decision_threshold_justification=gate.decision_threshold_justification,
+        policy=None if spec.policy is None else spec.policy.model_dump(mode="json"),
+        n_test=len(evaluation.decisions),
+        selection_rate=float(evaluation.decisions.mean()),
+        performance=evaluation.performance,
+        fairness=evaluation.fairness,
+        outcomes=evaluation.outcomes,
+        served_fairness=evaluation.served_fairness,
+        checks=evaluation.checks,
+        champion_version=champion_version,
+        outcome=evaluation.outcome,
+    )
 
 
 def run_audit(
@@ -190,33 +363,18 @@ def run_audit(
             " retrain before auditing under this spec"
         )
     rows = registry.load_frame(client, run_id, registry.TEST_SPLIT_ARTIFACT)
-    y = rows["__target"].to_numpy(dtype=np.int64)
-    scores = model.score(model.encode(rows))
-    groups = sensitive_labels(spec, rows)
     progress(f"[{spec.name}] {len(rows)} test rows; bootstrap with {gate.n_boot} resamples")
-    decisions, fairness, perf, checks = evaluate_gate(gate, y, scores, groups)
+    evaluation = audit_rows(spec, model, rows)
+    progress(f"[{spec.name}] gate judges {evaluation.basis_text}")
 
     champion = registry.alias_version(client, spec.name, registry.CHAMPION)
-    report = AuditReport(
-        audit_id=uuid.uuid4().hex,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        use_case=spec.name,
+    report = assemble_report(
+        spec,
+        evaluation,
         model_version=version,
         run_id=run_id,
-        spec_hash=spec.spec_hash(),
         trained_spec_hash=(mv.tags or {}).get(tags.SPEC_HASH, ""),
-        spec_version=spec.version,
-        gate=gate.model_dump(mode="json"),
-        rule=gate.rule,
-        rule_text=RULE_TEXT[gate.rule],
-        decision_threshold=gate.decision_threshold,
-        n_test=len(rows),
-        selection_rate=float(decisions.mean()),
-        performance=perf,
-        fairness=fairness,
-        checks=checks,
         champion_version=champion if champion != version else None,
-        outcome="PASS",
     )
     if report.champion_version is not None:
         previous = latest_report(client, spec.name, report.champion_version)
@@ -227,7 +385,10 @@ def run_audit(
     report.outcome = outcome_of(report.checks)
     progress(f"[{spec.name}] version {version}: {report.outcome}")
     if store:
-        store_report(client, report, audit_figures(report, y, scores, groups))
+        y = rows["__target"].to_numpy(dtype=np.int64)
+        scores = model.score(model.encode(rows))
+        figures = audit_figures(report, y, scores, sensitive_labels(spec, rows))
+        store_report(client, report, figures)
     return report
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from audits.report import AttributeResult, Check, FairnessResult, Outcome, Verdict
-from models.spec import Gate
+from audits.report import AttributeResult, Check, FairnessResult, Outcome, OutcomeResult, Verdict
+from models.spec import Gate, Policy
 
 RULE_TEXT = {
     "point": "A check passes when its point estimate meets the threshold.",
@@ -174,4 +174,64 @@ def fairness_checks(result: FairnessResult, gate: Gate) -> list[Check]:
                     update={"verdict": "INFO", "detail": "intersections are reported, not gated"}
                 )
             checks.append(check)
+    return checks
+
+
+def adverse_impact_checks(outcomes: OutcomeResult, gate: Gate, policy: Policy) -> list[Check]:
+    """Adverse impact ratio of every group: gated when the spec sets a minimum, else INFO.
+
+    The ``significance`` rule has no test for adverse rates, so it judges the point estimate.
+    """
+    checks: list[Check] = []
+    limit = gate.min_adverse_impact_ratio
+    rule = "point" if gate.rule == "significance" else gate.rule
+    for attr in outcomes.attributes:
+        gated = limit is not None and (len(attr.attributes) == 1 or gate.intersections == "gate")
+        for g in attr.groups:
+            if not g.included_in_ratios:
+                verdict: Verdict = "INFO"
+                detail = f"share {g.share:.2%} is below min_share: reported, not in the ratios"
+            elif g.group == attr.reference_group:
+                verdict, detail = "INFO", "reference group (lowest adverse rate)"
+            elif not gated:
+                verdict = "INFO"
+                detail = (
+                    "reported, not gated (the gate sets no min_adverse_impact_ratio)"
+                    if limit is None
+                    else "intersections are reported, not gated"
+                )
+            elif g.insufficient:
+                verdict, detail = "INSUFFICIENT_DATA", f"fewer than {gate.min_group_size} rows"
+            else:
+                judged = _judged(
+                    g.adverse_impact_ratio,
+                    g.adverse_impact_ratio_ci_low,
+                    g.adverse_impact_ratio_ci_high,
+                    ">=",
+                    rule,
+                )
+                assert limit is not None
+                if judged is None:
+                    verdict, detail = "INSUFFICIENT_DATA", "undefined"
+                else:
+                    verdict = "PASS" if judged >= limit else "FAIL"
+                    detail = ""
+            checks.append(
+                Check(
+                    id=f"adverse_impact_ratio[{attr.attribute}={g.group}]",
+                    kind="adverse_impact_ratio",
+                    metric="adverse_impact_ratio",
+                    basis=f"adverse outcome under policy version {policy.version}: score <"
+                    f" decline_below {policy.decline_below:g} (declined, or referred for review)",
+                    attribute=attr.attribute,
+                    group=g.group,
+                    value=g.adverse_impact_ratio,
+                    ci_low=g.adverse_impact_ratio_ci_low,
+                    ci_high=g.adverse_impact_ratio_ci_high,
+                    threshold=limit,
+                    comparator=">=",
+                    verdict=verdict,
+                    detail=detail,
+                )
+            )
     return checks

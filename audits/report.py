@@ -36,13 +36,17 @@ __all__ = [
     "Interval",
     "Metric",
     "Outcome",
+    "OutcomeAttribute",
+    "OutcomeGroup",
+    "OutcomeResult",
     "Summary",
     "Verdict",
     "Waiver",
     "check_figures",
 ]
 
-REPORT_SCHEMA_VERSION = "1"
+# 2: the served policy's outcomes (basis, policy, outcomes, served_fairness, Check.basis)
+REPORT_SCHEMA_VERSION = "2"
 
 MESSAGE_SAME_PERSON = (
     "a waiver needs an approver other than the requester: the two must be different people"
@@ -163,13 +167,85 @@ class FairnessResult(BaseModel):
         return next(a for a in self.attributes if a.attribute == name)
 
 
+# ---- the served policy's outcomes --------------------------------------------------------
+class OutcomeGroup(BaseModel):
+    """What the policy did with one group's rows (or all rows), with bootstrap intervals.
+
+    ``referred`` counts every referral; ``adverse`` counts the rows the model recommends
+    declining (declined, or referred for adverse review). See :mod:`audits.outcomes`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str
+    n: int
+    share: float
+    approved: int
+    referred: int
+    declined: int
+    adverse: int
+    approval_rate: Metric
+    approval_rate_ci_low: Metric = None
+    approval_rate_ci_high: Metric = None
+    referral_rate: Metric
+    referral_rate_ci_low: Metric = None
+    referral_rate_ci_high: Metric = None
+    decline_rate: Metric
+    decline_rate_ci_low: Metric = None
+    decline_rate_ci_high: Metric = None
+    adverse_rate: Metric
+    adverse_rate_ci_low: Metric = None
+    adverse_rate_ci_high: Metric = None
+    adverse_impact_ratio: Metric = None
+    adverse_impact_ratio_ci_low: Metric = None
+    adverse_impact_ratio_ci_high: Metric = None
+    included_in_ratios: bool
+    insufficient: bool
+
+
+class OutcomeAttribute(BaseModel):
+    """Outcome rates of the groups of one attribute, or of an intersection."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attribute: str
+    attributes: list[str]
+    reference_group: str | None  # lowest adverse rate among the groups in the ratios
+    groups: list[OutcomeGroup]
+
+    def group(self, label: str) -> OutcomeGroup:
+        """The row of the group ``label``."""
+        return next(row for row in self.groups if row.group == label)
+
+
+class OutcomeResult(BaseModel):
+    """The served policy applied to the held-out rows: overall, by group, rules that fired."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n: int
+    n_boot: int
+    confidence: float
+    seed: int
+    overall: OutcomeGroup
+    referral_rules: dict[str, int]
+    attributes: list[OutcomeAttribute]
+
+    def attribute(self, name: str) -> OutcomeAttribute:
+        """The outcomes of attribute ``name`` (``"a & b"`` for an intersection)."""
+        return next(a for a in self.attributes if a.attribute == name)
+
+
 # ---- the gate's checks and the report ---------------------------------------------------
 class Check(BaseModel):
     """One gate check: its value, interval, threshold and verdict (see :mod:`audits.checks`)."""
 
     id: str
-    kind: Literal["performance", "impact_ratio", "summary", "champion"]
+    kind: Literal["performance", "impact_ratio", "adverse_impact_ratio", "summary", "champion"]
     metric: str
+    # which decision the metric is computed on (the served policy's automated approval,
+    # or a justified decision_threshold); empty for checks on scores
+    basis: str = ""
     attribute: str | None = None
     group: str | None = None
     value: float | None
@@ -204,11 +280,21 @@ class AuditReport(BaseModel):
     gate: dict[str, Any]
     rule: str
     rule_text: str
-    decision_threshold: float
+    # "policy": the gate judges the served policy's automated approvals (R28);
+    # "decision_threshold": a separate threshold, justified in the spec (reports before
+    # schema 2 always used one)
+    basis: Literal["policy", "decision_threshold"] = "decision_threshold"
+    decision_threshold: float | None
+    decision_threshold_justification: str = ""
+    policy: dict[str, Any] | None = None
     n_test: int
     selection_rate: float
     performance: dict[str, Interval]
     fairness: FairnessResult
+    outcomes: OutcomeResult | None = None
+    # with basis "decision_threshold": the served policy's automated approvals, shown
+    # beside the gated results so both can be read (not gated)
+    served_fairness: FairnessResult | None = None
     checks: list[Check]
     champion_version: str | None
     outcome: Outcome

@@ -890,3 +890,7 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# commands kept in their own modules register themselves on `app` when imported
+from docket import cli_alternatives, cli_simulate  # noqa: E402, F401

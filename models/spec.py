@@ -219,7 +219,11 @@ class Gate(_Strict):
     """
 
     version: str = "1"
-    decision_threshold: float = Field(default=0.5, gt=0, lt=1)
+    # None: the gate judges the policy's own decisions (automated approval at approve_at,
+    # after the referral rules). A number judges score >= it instead, which needs a
+    # written justification when the spec has a policy.
+    decision_threshold: float | None = Field(default=None, gt=0, lt=1)
+    decision_threshold_justification: str = ""
     min_group_size: int = Field(default=30, ge=1)
     min_share_for_ratios: float = Field(default=0.02, ge=0, lt=1)
     rule: Literal["point", "confidence_bound", "significance"] = "point"
@@ -229,6 +233,8 @@ class Gate(_Strict):
     correction: Literal["holm", "bonferroni"] = "holm"
     alpha: float = Field(default=0.05, gt=0, lt=1)
     min_impact_ratio: float = Field(default=0.8, ge=0, le=1)
+    # None: adverse impact ratios are reported, not gated
+    min_adverse_impact_ratio: float | None = Field(default=None, ge=0, le=1)
     max_equalized_odds_difference: float | None = Field(default=0.2, ge=0, le=1)
     max_demographic_parity_difference: float | None = Field(default=None, ge=0, le=1)
     min_roc_auc: float = Field(default=0.7, ge=0, le=1)
@@ -480,14 +486,28 @@ class DecisionSpec(_Strict):
                         f"policy.rules[{i}]: use 'equals' for categorical and 'above'/'below'"
                         f" for numeric features ({rule.feature!r} is {kind})"
                     )
-            if self.gate is not None and not (
-                self.policy.decline_below <= self.gate.decision_threshold <= self.policy.approve_at
-            ):
-                raise ValueError(
-                    "gate.decision_threshold must lie between policy.decline_below and"
-                    f" policy.approve_at (got {self.gate.decision_threshold}, band"
-                    f" [{self.policy.decline_below}, {self.policy.approve_at}])"
-                )
+            threshold = None if self.gate is None else self.gate.decision_threshold
+            if threshold is not None:
+                assert self.gate is not None
+                if len(self.gate.decision_threshold_justification.strip()) < 20:
+                    raise ValueError(
+                        "gate.decision_threshold judges a threshold the service does not"
+                        " decide at; without it the gate judges the policy's own outcomes."
+                        " Remove it, or add gate.decision_threshold_justification (at least"
+                        " 20 characters) saying why"
+                        f" (got {self.gate.decision_threshold_justification!r})"
+                    )
+                if not self.policy.decline_below <= threshold <= self.policy.approve_at:
+                    raise ValueError(
+                        "gate.decision_threshold must lie between policy.decline_below and"
+                        f" policy.approve_at (got {threshold}, band"
+                        f" [{self.policy.decline_below}, {self.policy.approve_at}])"
+                    )
+        elif self.gate is not None and self.gate.decision_threshold is None:
+            raise ValueError(
+                "gate.decision_threshold is required when the spec has no [policy]: the gate"
+                " needs decisions to judge (got none)"
+            )
         if self.reasons is not None:
             owner: dict[str, str] = {}
             for code, reason in self.reasons.codes.items():

@@ -22,6 +22,8 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ALTERNATIVE_CANDIDATE",
+    "ALTERNATIVE_SEARCH",
     "AUDIT_CREATED_AT",
     "AUDIT_ID",
     "AUDIT_REPORT",
@@ -32,6 +34,8 @@ __all__ = [
     "GIT_COMMIT",
     "HISTORY_PREFIX",
     "MITIGATION",
+    "MITIGATION_ATTRIBUTE",
+    "MITIGATION_SETTING",
     "OWNER",
     "RUN_ID",
     "SEED",
@@ -56,6 +60,14 @@ GIT_COMMIT: Final = "docket.git_commit"
 SEED: Final = "docket.seed"
 FAMILY: Final = "docket.family"
 MITIGATION: Final = "docket.mitigation"
+#: the sensitive attribute(s) a mitigation targeted, and the setting it chose (plain text)
+MITIGATION_ATTRIBUTE: Final = "docket.mitigation.attribute"
+MITIGATION_SETTING: Final = "docket.mitigation.setting"
+#: a version registered from a less-discriminatory-alternatives search: the search's
+#: MLflow parent run id and the chosen candidate's number; the search record itself is
+#: the JSON artifact ``audits.search.SEARCH_ARTIFACT`` of the version's own run
+ALTERNATIVE_SEARCH: Final = "docket.alternatives.search"
+ALTERNATIVE_CANDIDATE: Final = "docket.alternatives.candidate"
 RUN_ID: Final = "docket.run_id"
 OWNER: Final = "docket.owner"
 

@@ -82,7 +82,6 @@ family = "{family}"
 seed = {seed}
 
 [gate]
-decision_threshold = 0.5
 min_group_size = 30
 n_boot = 100
 seed = {seed}

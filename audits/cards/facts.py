@@ -242,11 +242,20 @@ def _parameters(
         + ")"
         for name, feat in spec.features.items()
     )
-    threshold = spec.gate.decision_threshold if spec.gate else None
+    if spec.policy is not None:
+        decided = (
+            f"; approved automatically when the score is >= {spec.policy.approve_at:g} and no"
+            f" referral rule fires, declined under {spec.policy.decline_below:g}, referred to a"
+            " person in between or when a rule fires"
+        )
+    elif spec.gate is not None and spec.gate.decision_threshold is not None:
+        decided = f"; favourable decision when the score is >= {spec.gate.decision_threshold:g}"
+    else:
+        decided = ""
     output = (
         f"Probability in [0, 1] that {spec.data.target} is {spec.data.favourable!r} (the"
         " favourable outcome)"
-        + (f"; favourable decision when the score is >= {threshold:g}" if threshold else "")
+        + decided
         + "; adverse decisions carry 1 to 4 principal reasons from the reason-code catalogue."
     )
     return ModelParameters(
@@ -363,9 +372,9 @@ def _tradeoffs(
         )
         out.append(
             Description(
-                description=f"One decision threshold ({spec.gate.decision_threshold:g}) for every"
-                " group: the same score gets the same decision whatever the group, so selection"
-                f" rates can differ between groups{seen}."
+                description=f"The same thresholds ({_thresholds(spec)}) for every group: the"
+                " same score gets the same decision whatever the group, so approval rates can"
+                f" differ between groups{seen}."
             )
         )
         out.append(
@@ -762,3 +771,10 @@ def _changes(
 
 def _delta(previous: float | None, current: float | None) -> float | None:
     return None if previous is None or current is None else current - previous
+
+
+def _thresholds(spec: DecisionSpec) -> str:
+    if spec.policy is not None:
+        return f"approve at {spec.policy.approve_at:g}, decline under {spec.policy.decline_below:g}"
+    assert spec.gate is not None and spec.gate.decision_threshold is not None
+    return f"decision threshold {spec.gate.decision_threshold:g}"

@@ -106,7 +106,12 @@ def test_audit_is_reproducible_and_reports_are_complete(
     strip = {"audit_id", "created_at"}
     assert a.model_dump(exclude=strip) == b.model_dump(exclude=strip)
     raw = json.loads(a.model_dump_json())
-    assert raw["schema_version"] == "1"
+    assert raw["schema_version"] == "2"
+    assert raw["basis"] == "policy" and raw["decision_threshold"] is None
+    outcomes = raw["outcomes"]
+    overall = outcomes["overall"]
+    assert overall["approved"] + overall["referred"] + overall["declined"] == a.n_test
+    assert {g["group"] for g in outcomes["attributes"][0]["groups"]} == {"A", "B"}
     assert {g["group"] for g in raw["fairness"]["attributes"][0]["groups"]} == {"A", "B"}
     for check in raw["checks"]:
         assert {"value", "ci_low", "ci_high", "threshold", "verdict"} <= set(check)

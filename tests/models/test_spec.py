@@ -206,10 +206,30 @@ def test_policy_band_and_rules() -> None:
 def test_gate_threshold_inside_policy_band() -> None:
     raw = _credit()
     raw["gate"]["decision_threshold"] = 0.9
+    raw["gate"]["decision_threshold_justification"] = "Pilot judged at the old cut-off."
     assert (
         "gate.decision_threshold must lie between policy.decline_below and policy.approve_at"
         in (_problems(raw))
     )
+
+
+def test_a_separate_gate_threshold_needs_a_written_justification() -> None:
+    raw = _credit()
+    raw["gate"]["decision_threshold"] = 0.5
+    raw["gate"]["decision_threshold_justification"] = "because"
+    msg = _problems(raw)
+    assert "add gate.decision_threshold_justification (at least 20 characters)" in msg
+    assert "(got 'because')" in msg
+    raw["gate"]["decision_threshold_justification"] = "Regulator asked for the 0.5 cut-off view."
+    assert parse_spec(raw).gate.decision_threshold == 0.5  # type: ignore[union-attr]
+
+
+def test_without_a_policy_the_gate_needs_its_own_threshold() -> None:
+    raw = _credit()
+    del raw["policy"]
+    assert "gate.decision_threshold is required when the spec has no [policy]" in _problems(raw)
+    raw["gate"]["decision_threshold"] = 0.5
+    assert parse_spec(raw).policy is None
 
 
 def test_gate_values_are_bounded() -> None:

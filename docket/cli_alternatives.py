@@ -1,0 +1,1 @@
+"""`docket alternatives`: search for less discriminatory alternatives (registered on the app)."""

@@ -1,0 +1,1 @@
+"""`docket simulate`: what a threshold change would do, before making it (registered on the app)."""
