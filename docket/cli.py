@@ -155,11 +155,38 @@ def synth(
 AUDIT_EXIT = {"PASS": 0, "FAIL": 1, "INSUFFICIENT_DATA": 3}
 
 
+def _outcome_mix_line(row: dict[str, Any]) -> str:
+    def rate(name: str) -> str:
+        low, high = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+        ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+        value = row.get(name)
+        return ("n/a" if value is None else f"{value:.3f}") + ci
+
+    return (
+        f"approved {rate('approval_rate')}, referred {rate('referral_rate')},"
+        f" declined {rate('decline_rate')} (adverse {rate('adverse_rate')})"
+    )
+
+
 def _audit_lines(r: dict[str, Any]) -> str:
     lines = [
         f"{r['use_case']} version {r['model_version']}: {r['outcome']}"
         f"  (audit {r['audit_id'][:12]}, {r['n_test']} test rows, rule: {r['rule']})"
     ]
+    gated = next((c["basis"] for c in r["checks"] if c["kind"] == "impact_ratio"), "")
+    if gated:
+        lines.append(f"  fairness judged on: {gated}")
+    if r.get("outcomes"):
+        lines.append(
+            f"  outcomes at the operating thresholds: {_outcome_mix_line(r['outcomes']['overall'])}"
+        )
+        for attr in r["outcomes"]["attributes"]:
+            if len(attr["attributes"]) > 1:
+                continue
+            for g in attr["groups"]:
+                lines.append(
+                    f"    {attr['attribute']}={g['group']} (n={g['n']}): {_outcome_mix_line(g)}"
+                )
     for c in r["checks"]:
         if c["verdict"] == "INFO":
             continue
