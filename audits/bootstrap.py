@@ -600,7 +600,9 @@ def performance_with_intervals(
     samples = resample_performance(
         y_array, score_array, int(n_boot), np.random.default_rng([seed, PERFORMANCE_STREAM])
     )
-    low, high = percentile_interval(samples, confidence)
+    low = high = np.full(len(PERFORMANCE_METRICS), np.nan)
+    if n_boot > 0:
+        low, high = percentile_interval(samples, confidence)
     out: dict[str, Interval] = {}
     for index, name in enumerate(PERFORMANCE_METRICS):
         if np.isnan(low[index]):
