@@ -378,10 +378,12 @@ def run_audit(
     )
     if report.champion_version is not None:
         previous = latest_report(client, spec.name, report.champion_version)
-        if previous is not None:
+        if previous is not None and _same_decisions(previous, report):
             report.checks += champion_checks(
                 report.gated_summary(), previous.gated_summary(), gate, report.champion_version
             )
+        elif previous is not None:
+            report.checks.append(_not_comparable(previous, report.champion_version))
     report.outcome = outcome_of(report.checks)
     progress(f"[{spec.name}] version {version}: {report.outcome}")
     if store:
@@ -390,6 +392,35 @@ def run_audit(
         figures = audit_figures(report, y, scores, sensitive_labels(spec, rows))
         store_report(client, report, figures)
     return report
+
+
+def _same_decisions(previous: AuditReport, report: AuditReport) -> bool:
+    """Whether two audits judged the same decision rule, so their figures compare."""
+    return (previous.basis, previous.decision_threshold, previous.policy) == (
+        report.basis,
+        report.decision_threshold,
+        report.policy,
+    )
+
+
+def _not_comparable(previous: AuditReport, version: str) -> Check:
+    judged = (
+        f"decision_threshold {previous.decision_threshold:g}"
+        if previous.basis == "decision_threshold" and previous.decision_threshold is not None
+        else f"policy {(previous.policy or {}).get('version', '?')}"
+    )
+    return Check(
+        id="champion.comparable",
+        kind="champion",
+        metric="same_decision_rule",
+        value=None,
+        threshold=None,
+        comparator=">=",
+        verdict="INFO",
+        detail=f"champion version {version}'s audit ({previous.audit_id[:12]}) judged {judged},"
+        " not this audit's decision rule: no regression check against it; audit the champion"
+        " again under the current spec to compare",
+    )
 
 
 def store_report(
