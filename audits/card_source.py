@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
 
 from audits.audit import latest_report
 from audits.cards import ModelCard, build_card
 from audits.report import Waiver
-from models import registry
+from audits.search import FRONTIER_ARTIFACT, SEARCH_ARTIFACT, AlternativesSearch
+from models import registry, tags
 from models.rationale import approved_reference, describe_reference
 from models.spec import DecisionSpec
 
@@ -35,6 +41,11 @@ def card_for_version(
         waiver = waiver.model_copy(update={"at": datetime.now(UTC).isoformat(timespec="seconds")})
     created = datetime.fromtimestamp(int(mv.creation_timestamp) / 1000, UTC)
     reason_reference = _reason_reference(client, spec, mv)
+    search, problem, frontier = (
+        search_record(client, run.info.run_id)
+        if version_tags.get(tags.ALTERNATIVE_SEARCH)
+        else (None, "", None)
+    )
     return build_card(
         spec,
         version=version,
@@ -46,7 +57,45 @@ def card_for_version(
         waiver=waiver or Waiver.from_tags(version_tags),
         previous=previous,
         reason_reference=reason_reference,
+        search=search,
+        search_problem=problem,
+        frontier_figure=frontier,
     )
+
+
+def search_record(
+    client: MlflowClient, run_id: str
+) -> tuple[AlternativesSearch | None, str, str | None]:
+    """The alternatives-search record in a version's run, why it is missing, its figure.
+
+    A missing or invalid record is reported in words, never raised: the card says so
+    (and counts its provenance section as empty) instead of failing to render.
+    """
+    try:
+        raw = registry.load_json(client, run_id, SEARCH_ARTIFACT)
+    except (MlflowException, OSError, ValueError) as exc:
+        return None, f"{SEARCH_ARTIFACT} could not be loaded ({type(exc).__name__}: {exc})", None
+    try:
+        search = AlternativesSearch.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the record"
+        return (
+            None,
+            f"{SEARCH_ARTIFACT} is not a valid search record ({where}: {first['msg']})",
+            None,
+        )
+    return search, "", _frontier_png(client, run_id)
+
+
+def _frontier_png(client: MlflowClient, run_id: str) -> str | None:
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = client.download_artifacts(run_id, FRONTIER_ARTIFACT, tmp)
+            data = Path(local).read_bytes()
+    except (MlflowException, OSError):
+        return None  # the table carries the search; the figure only draws it
+    return base64.b64encode(data).decode("ascii") if data else None
 
 
 def _reason_reference(client: MlflowClient, spec: DecisionSpec, mv: ModelVersion) -> str:

@@ -1,11 +1,16 @@
 """How numbers look in audit documents: one set of formatters for cards, reports and text.
 
 Undefined values (``None`` or NaN) show as ``—`` everywhere, never as ``nan`` or ``0``.
+The decision a report's checks judge is worded here too, so that the card and the HTML
+report name it alike.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
+
+from audits.report import AuditReport
 
 MISSING = "—"
 
@@ -63,3 +68,33 @@ def comparator(symbol: str) -> str:
 def yes_no(flag: bool) -> str:
     """``yes`` or ``no``."""
     return "yes" if flag else "no"
+
+
+def gated_decision(report: AuditReport) -> str:
+    """The decision the gate's fairness checks are computed on, as the checks name it."""
+    named = next(
+        (c.basis for c in report.checks if c.kind in ("impact_ratio", "summary") and c.basis),
+        "",
+    )
+    if named:
+        return named
+    # reports before schema 2 did not name it: they always judged a threshold of their own
+    if report.basis == "decision_threshold" and report.decision_threshold is not None:
+        return f"score >= decision_threshold {report.decision_threshold:g}"
+    return f"not stated by the report (basis {report.basis})"
+
+
+def served_decision(policy: dict[str, Any] | None) -> str:
+    """The served policy's automated approval, in words (empty without a policy).
+
+    Examples
+    --------
+    >>> served_decision({"version": "2", "approve_at": 0.6})
+    'automated approval under policy version 2: score >= approve_at 0.6 and no referral rule fired'
+    """
+    if not policy:
+        return ""
+    return (
+        f"automated approval under policy version {policy.get('version', '?')}: score >="
+        f" approve_at {policy.get('approve_at')} and no referral rule fired"
+    )

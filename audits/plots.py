@@ -1,4 +1,4 @@
-"""Figures of an audit: selection rates, ROC curves and calibration by group.
+"""Figures of an audit: selection rates, ROC curves, calibration and the outcome mix by group.
 
 Every figure is drawn on its own :class:`matplotlib.figure.Figure` with the Agg
 canvas (no pyplot state, no global backend change) and returned as base64 PNG,
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from audits.report import AttributeResult, AuditReport
+from audits.report import AttributeResult, AuditReport, OutcomeAttribute
 from models.metrics import CALIBRATION_BINS, calibration_bins
 
 if TYPE_CHECKING:
@@ -28,6 +28,13 @@ _DPI = 80
 _PANEL_WIDTH = 4.2
 _MAX_PANEL_COLUMNS = 3
 _GATED, _INSUFFICIENT, _EXCLUDED, _LINE = "#2b6cb0", "#d9822b", "#999999", "#c53030"
+# approved, referred (not adverse), referred for adverse review, declined
+_MIX = (
+    ("#2f855a", "approved"),
+    ("#90cdf4", "referred"),
+    ("#d9822b", "referred, adverse recommendation"),
+    ("#c53030", "declined"),
+)
 _BAR_LEGEND = (
     (_GATED, "in impact ratios"),
     (_INSUFFICIENT, "below min group size"),
@@ -54,7 +61,8 @@ def audit_figures(
     Returns
     -------
     dict of str to str
-        ``selection_rate``, ``roc`` and ``calibration``: base64-encoded PNG.
+        ``selection_rate``, ``roc`` and ``calibration``, and ``outcome_mix`` when the
+        report has the served policy's outcomes: base64-encoded PNG.
     """
     y = np.asarray(y).astype(np.int64)
     scores = np.asarray(scores, dtype=np.float64)
@@ -70,13 +78,58 @@ def audit_figures(
         )
     min_ratio = float(report.gate.get("min_impact_ratio", 0.8))
     labels = {a.attribute: groups[a.attribute].astype(str).to_numpy() for a in unitary}
-    return {
+    figures = {
         "selection_rate": _selection_rates(report.fairness.attributes, min_ratio),
         "roc": _by_group(unitary, labels, y, scores, _roc_panel, "ROC by group"),
         "calibration": _by_group(
             unitary, labels, y, scores, _calibration_panel, "Calibration by group"
         ),
     }
+    if report.outcomes is not None:
+        figures["outcome_mix"] = _outcome_mix(report.outcomes.attributes)
+    return figures
+
+
+def _outcome_mix(attributes: list[OutcomeAttribute]) -> str:
+    from matplotlib.patches import Patch
+
+    heights = [1.2 + 0.28 * len(a.groups) for a in attributes]
+    fig, axes = _figure(len(attributes), heights)
+    for ax, attr in zip(axes, attributes, strict=False):
+        names = [
+            _short_label(len(attr.attributes) > 1, g.group)
+            + (" (not in ratios)" if not g.included_in_ratios else "")
+            for g in attr.groups
+        ]
+        n = np.array([max(g.n, 1) for g in attr.groups], dtype=np.float64)
+        counts = np.array(
+            [
+                [
+                    g.approved,
+                    g.referred - (g.adverse - g.declined),
+                    g.adverse - g.declined,
+                    g.declined,
+                ]
+                for g in attr.groups
+            ],
+            dtype=np.float64,
+        ).reshape(len(attr.groups), len(_MIX))
+        shares = counts / n[:, np.newaxis]
+        pos = np.arange(len(names))
+        left = np.zeros(len(names))
+        for k, (colour, _) in enumerate(_MIX):
+            ax.barh(pos, shares[:, k], left=left, color=colour, height=0.6)
+            left += shares[:, k]
+        ax.set_yticks(pos, names, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of the group's rows", fontsize=8)
+        ax.set_title(attr.attribute, fontsize=9)
+    if not attributes:
+        axes[0].set_axis_off()
+    handles = [Patch(color=colour, label=label) for colour, label in _MIX]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7)
+    return _png(fig)
 
 
 def _figure(n_panels: int, heights: list[float] | None = None) -> tuple[Figure, list[Axes]]:
@@ -203,7 +256,11 @@ def _calibration_panel(
 
 
 def _short(attr: AttributeResult, label: str) -> str:
-    if not attr.is_intersection:
+    return _short_label(attr.is_intersection, label)
+
+
+def _short_label(intersection: bool, label: str) -> str:
+    if not intersection:
         return label
     return " & ".join(part.split("=", 1)[-1] for part in label.split(" & "))
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from audits.display import gated_decision, served_decision
 from audits.rendering import render
 from audits.report import MESSAGE_FIGURE, AttributeResult, AuditReport, check_figures
 
 __all__ = [
     "CAPTIONS",
     "MESSAGE_FIGURE",
+    "NO_OUTCOMES",
     "flatten",
     "ordered_attributes",
     "render_report",
@@ -27,7 +29,13 @@ CAPTIONS = {
     " reference group's rate times the gate's minimum impact ratio.",
     "roc": "ROC curves by group (groups with both outcomes only).",
     "calibration": "Calibration by group: observed rate against mean score in 10 score bins.",
+    "outcome_mix": "Outcome mix by group at the operating thresholds: approved, referred (for"
+    " review of an uncertain or flagged case, or of an adverse recommendation) and declined.",
 }
+NO_OUTCOMES = (
+    "This audit did not measure the served policy's outcomes: {why}. Its fairness results"
+    " judge {gated}."
+)
 
 
 def ordered_attributes(attributes: list[AttributeResult]) -> list[AttributeResult]:
@@ -71,14 +79,40 @@ def render_report(report: AuditReport, figures: dict[str, str] | None = None) ->
     verdicts = {
         (c.attribute, c.group): c.verdict for c in report.checks if c.kind == "impact_ratio"
     }
+    adverse_verdicts = {
+        (c.attribute, c.group): c.verdict for c in report.checks if c.kind == "adverse_impact_ratio"
+    }
+    adverse = next(
+        (c.basis for c in report.checks if c.kind == "adverse_impact_ratio" and c.basis),
+        "score under decline_below",
+    )
+    gated = gated_decision(report)
+    why = (
+        "the spec has no review policy"
+        if report.policy is None and report.schema_version != "1"
+        else f"the report (schema {report.schema_version}) predates outcome measurement"
+    )
+    outcomes = report.outcomes
     return render(
         TEMPLATE,
         r=report,
         f=report.fairness,
+        o=outcomes,
+        gated=gated,
+        adverse=adverse,
+        served_basis=served_decision(report.policy),
+        no_outcomes=NO_OUTCOMES.format(why=why, gated=gated),
         thresholds=flatten(report.gate),
         confidence=f"{report.fairness.confidence:.0%}",
         attributes=ordered_attributes(report.fairness.attributes),
+        outcome_attributes=sorted(
+            outcomes.attributes if outcomes else [], key=lambda a: len(a.attributes) > 1
+        ),
+        served_attributes=ordered_attributes(
+            report.served_fairness.attributes if report.served_fairness else []
+        ),
         verdicts=verdicts,
+        adverse_verdicts=adverse_verdicts,
         figures=check_figures(figures),
         captions=CAPTIONS,
     )

@@ -3,7 +3,9 @@
 Nothing on a card is typed by hand. Ethical considerations and caveats are derived
 from facts: the datasheet's gaps and biases, the sensitive attributes, the groups
 the audit could not judge or left out of the ratios, the failing checks and any
-waiver. The same inputs give the same card.
+waiver. The outcome mix comes from the audit report; the provenance from the
+version's tags (``docket.mitigation*``, ``docket.alternatives.*``) and the record of the
+alternatives search it was chosen from. The same inputs give the same card.
 """
 
 from __future__ import annotations
@@ -27,32 +29,44 @@ from audits.cards.schema import (
     Graphic,
     Graphics,
     MetricDelta,
+    Mitigation,
     ModelCard,
     ModelDetails,
     ModelParameters,
+    OutcomeRow,
+    Outcomes,
     Owner,
     PerformanceMetric,
+    Provenance,
     QuantitativeAnalysis,
     ReasonCodeEntry,
     ReasonCodes,
     Reference,
     Risk,
+    SearchCandidate,
+    SearchSummary,
     SensitiveData,
     Version,
 )
-from audits.display import comparator, num, pct
+from audits.display import comparator, gated_decision, num, pct
 from audits.report import (
     AttributeResult,
     AuditReport,
     Check,
+    FairnessResult,
     GroupRow,
+    OutcomeAttribute,
+    OutcomeGroup,
     Waiver,
     check_figures,
 )
+from audits.search import AlternativesSearch, CandidateResult
 from models import tags
 from models.spec import DecisionSpec
 
 FIRST_VERSION = "first version: no previous champion"
+NO_MITIGATION = "none: the spec's model as trained"
+OUTCOME_RATES = ("approval_rate", "referral_rate", "decline_rate", "adverse_rate")
 
 _ARCHITECTURE = {
     "logistic": "Logistic regression with sign constraints on monotone features",
@@ -73,6 +87,9 @@ def build_card(
     previous: AuditReport | None,
     figures: dict[str, str] | None = None,
     reason_reference: str | None = None,
+    search: AlternativesSearch | None = None,
+    search_problem: str = "",
+    frontier_figure: str | None = None,
 ) -> ModelCard:
     """Build the model card of one model version.
 
@@ -99,6 +116,15 @@ def build_card(
         The audit of the previous champion, for the changes section.
     figures : dict of str to str, optional
         Audit figures (base64 PNG), kept under ``quantitative_analysis.graphics``.
+    reason_reference : str, optional
+        What principal reasons are measured against, in words.
+    search : AlternativesSearch, optional
+        The record of the alternatives search the version was chosen from (when its
+        tags name one).
+    search_problem : str
+        Why that record could not be read, when it could not.
+    frontier_figure : str, optional
+        The search's frontier figure (base64 PNG).
 
     Returns
     -------
@@ -121,7 +147,9 @@ def build_card(
             ethical_considerations=_ethics(spec, policy, report, waiver),
         ),
         fairness=_fairness(spec, report),
+        outcomes=_outcomes(report),
         gate=_gate(report, waiver),
+        provenance=_provenance(run_tags, search, search_problem, frontier_figure),
         review_policy=policy,
         reason_codes=_reason_codes(raw.get("reasons") or {}, reason_reference),
         factors=_factors(spec, groups),
@@ -306,7 +334,31 @@ def _quantitative(
                     confidence_interval=_interval(g.impact_ratio_ci_low, g.impact_ratio_ci_high),
                 ),
             ]
+    if report.outcomes is not None:
+        metrics += _outcome_metrics(report.outcomes.overall, "overall (served policy)")
+        for o_attr in report.outcomes.attributes:
+            for o in o_attr.groups:
+                metrics += _outcome_metrics(o, _outcome_slice(o_attr, o), ratio=True)
     return QuantitativeAnalysis(performance_metrics=metrics, graphics=graphics)
+
+
+def _outcome_metrics(g: OutcomeGroup, slice_: str, ratio: bool = False) -> list[PerformanceMetric]:
+    names = (*OUTCOME_RATES, "adverse_impact_ratio") if ratio else OUTCOME_RATES
+    return [
+        PerformanceMetric(
+            type=name,
+            value=getattr(g, name),
+            slice=slice_,
+            confidence_interval=_interval(
+                getattr(g, f"{name}_ci_low"), getattr(g, f"{name}_ci_high")
+            ),
+        )
+        for name in names
+    ]
+
+
+def _outcome_slice(attr: OutcomeAttribute, g: OutcomeGroup) -> str:
+    return g.group if len(attr.attributes) > 1 else f"{attr.attribute}={g.group}"
 
 
 def _slice(attr: AttributeResult, g: GroupRow) -> str:
@@ -588,6 +640,78 @@ def _fairness(spec: DecisionSpec, report: AuditReport | None) -> Fairness:
     return out
 
 
+def _outcome_row(attribute: str, g: OutcomeGroup) -> OutcomeRow:
+    intervals = {
+        f"{name}_ci": _interval(getattr(g, f"{name}_ci_low"), getattr(g, f"{name}_ci_high"))
+        for name in (*OUTCOME_RATES, "adverse_impact_ratio")
+    }
+    return OutcomeRow(
+        attribute=attribute,
+        group=g.group,
+        n=g.n,
+        share=g.share,
+        approved=g.approved,
+        referred=g.referred,
+        declined=g.declined,
+        adverse=g.adverse,
+        approval_rate=g.approval_rate,
+        referral_rate=g.referral_rate,
+        decline_rate=g.decline_rate,
+        adverse_rate=g.adverse_rate,
+        adverse_impact_ratio=g.adverse_impact_ratio,
+        included_in_ratios=g.included_in_ratios,
+        insufficient=g.insufficient,
+        **intervals,
+    )
+
+
+def _outcomes(report: AuditReport | None) -> Outcomes:
+    if report is None:
+        return Outcomes(note="No audit: no outcomes.")
+    gated = gated_decision(report)
+    policy = report.policy or {}
+    thresholds = (
+        f"approve at {policy.get('approve_at')}, decline under {policy.get('decline_below')}"
+        f" (policy version {policy.get('version', '?')})"
+        if policy
+        else ""
+    )
+    if report.outcomes is None:
+        note = (
+            "The audit judged no review policy: the spec has none, so the service decides"
+            " nothing at operating thresholds and there is no outcome mix to report."
+            if not policy and report.schema_version != "1"
+            else f"This audit (report schema {report.schema_version}) did not measure the"
+            " served policy's outcome mix; audit the version again to report it."
+        )
+        return Outcomes(basis=report.basis, gated_decision=gated, thresholds=thresholds, note=note)
+    o = report.outcomes
+    adverse = next(
+        (c.basis for c in report.checks if c.kind == "adverse_impact_ratio" and c.basis), ""
+    ) or (f"score < decline_below {policy.get('decline_below')} (declined, or referred for review)")
+    out = Outcomes(
+        basis=report.basis,
+        gated_decision=gated,
+        thresholds=thresholds,
+        adverse_definition=adverse,
+        overall=_outcome_row("overall", o.overall),
+        referral_rules=dict(o.referral_rules),
+        n_boot=o.n_boot,
+        confidence=o.confidence,
+        seed=o.seed,
+    )
+    for attr in o.attributes:
+        rows = [_outcome_row(attr.attribute, g) for g in attr.groups]
+        (out.intersectional if len(attr.attributes) > 1 else out.unitary).extend(rows)
+    return out
+
+
+def _served_rows(served: FairnessResult | None) -> list[FairnessRow]:
+    if served is None:
+        return []
+    return [_fairness_row(attr, g, {}) for attr in served.attributes for g in attr.groups]
+
+
 def _gate(report: AuditReport | None, waiver: Waiver | None) -> GateSection:
     if report is None:
         return GateSection(waiver=waiver)
@@ -597,11 +721,19 @@ def _gate(report: AuditReport | None, waiver: Waiver | None) -> GateSection:
         spec_hash=report.spec_hash,
         rule=report.rule,
         rule_text=report.rule_text,
+        basis=report.basis,
+        basis_text=gated_decision(report),
+        decision_threshold=report.decision_threshold
+        if report.basis == "decision_threshold"
+        else None,
+        decision_threshold_justification=report.decision_threshold_justification,
         thresholds=report.gate,
+        served_fairness=_served_rows(report.served_fairness),
         failing_checks=[
             FailingCheck(
                 id=c.id,
                 metric=c.metric,
+                basis=c.basis,
                 value=c.value,
                 threshold=c.threshold,
                 comparator=c.comparator,
@@ -611,6 +743,93 @@ def _gate(report: AuditReport | None, waiver: Waiver | None) -> GateSection:
             for c in report.failing
         ],
         waiver=waiver,
+    )
+
+
+def _search_candidate(c: CandidateResult) -> SearchCandidate:
+    return SearchCandidate(
+        number=c.number,
+        name=c.name,
+        roc_auc=c.roc_auc,
+        roc_auc_ci=_interval(c.roc_auc_ci_low, c.roc_auc_ci_high),
+        worst_impact_ratio=c.worst_impact_ratio,
+        worst_impact_ratio_ci=_interval(c.worst_impact_ratio_ci_low, c.worst_impact_ratio_ci_high),
+        worst_group=c.worst_group,
+        equalized_odds_difference=c.equalized_odds_difference,
+        equalized_odds_difference_ci=_interval(
+            c.equalized_odds_difference_ci_low, c.equalized_odds_difference_ci_high
+        ),
+        gate_outcome=c.gate_outcome,
+        failing=list(c.failing),
+        same_predictions_as=c.same_predictions_as,
+        on_frontier=c.on_frontier,
+    )
+
+
+def _provenance(
+    run_tags: dict[str, str],
+    search: AlternativesSearch | None,
+    problem: str,
+    figure: str | None,
+) -> Provenance:
+    method = run_tags.get(tags.MITIGATION, "").strip()
+    mitigation = (
+        Mitigation(
+            method=method,
+            attribute=run_tags.get(tags.MITIGATION_ATTRIBUTE, ""),
+            setting=run_tags.get(tags.MITIGATION_SETTING, ""),
+        )
+        if method and method != "none"
+        else Mitigation(method="none")
+    )
+    search_id = run_tags.get(tags.ALTERNATIVE_SEARCH) or None
+    raw_candidate = run_tags.get(tags.ALTERNATIVE_CANDIDATE, "")
+    candidate = int(raw_candidate) if raw_candidate.strip().isdigit() else None
+    if search_id is None:
+        return Provenance(mitigation=mitigation)
+    if search is None:
+        return Provenance(
+            mitigation=mitigation,
+            search_id=search_id,
+            candidate=candidate,
+            note=f"The version's tags name alternatives search {search_id} (candidate"
+            f" {raw_candidate or '?'}), but its record could not be read:"
+            f" {problem or 'no record was found'}.",
+        )
+    notes = []
+    if search.search_id != search_id:
+        notes.append(
+            f"The record is of search {search.search_id}, the version's tags name {search_id}."
+        )
+    chosen = search.chosen if search.chosen is not None else candidate
+    if search.chosen is not None and candidate is not None and search.chosen != candidate:
+        notes.append(
+            f"The record says candidate {search.chosen} was chosen, the version's tags say"
+            f" {candidate}."
+        )
+    summary = SearchSummary(
+        search_id=search.search_id,
+        created_at=search.created_at,
+        spec_hash=search.spec_hash,
+        candidates_tried=len(search.candidates),
+        max_candidates=search.max_candidates,
+        budget_seconds=search.budget_seconds,
+        stopped_by=search.stopped_by,
+        best_roc_auc=search.best_roc_auc,
+        auc_tolerance=search.auc_tolerance,
+        candidates=[_search_candidate(c) for c in search.candidates],
+        recommended=search.recommended,
+        recommended_why=search.recommended_why,
+        chosen=chosen,
+        chosen_why=search.chosen_why,
+    )
+    return Provenance(
+        mitigation=mitigation,
+        search_id=search_id,
+        candidate=candidate,
+        search=summary,
+        frontier_figure=check_figures({"frontier": figure})["frontier"] if figure else None,
+        note=" ".join(notes),
     )
 
 

@@ -16,6 +16,9 @@ from audits.cards.schema import (
     Dataset,
     FairnessRow,
     ModelCard,
+    OutcomeRow,
+    Outcomes,
+    Provenance,
     missing_sections,
 )
 from audits.display import ci, comparator, num, pct, yes_no
@@ -43,7 +46,9 @@ SECTION_TITLES: dict[str, str] = {
     "training_data": "Training data",
     "unitary_fairness": "Unitary fairness",
     "intersectional_fairness": "Intersectional fairness",
+    "outcome_mix": "Outcomes at the operating thresholds",
     "gate_outcome": "Gate outcome",
+    "provenance": "Provenance: mitigation and alternatives search",
     "review_policy": "Review policy",
     "reason_codes": "Reason-code catalogue",
     "ethical_considerations": "Ethical considerations",
@@ -65,7 +70,35 @@ _GROUP_HEADER = (
     "Insufficient",
     "Verdict",
 )
+_OUTCOME_HEADER = (
+    "Group",
+    "n",
+    "Share",
+    "Approved",
+    "Approval rate [CI]",
+    "Referred",
+    "Referral rate [CI]",
+    "Declined",
+    "Decline rate [CI]",
+    "Adverse",
+    "Adverse rate [CI]",
+    "Adverse impact ratio [CI]",
+    "In ratios",
+    "Insufficient",
+)
+_FRONTIER_HEADER = (
+    "Candidate",
+    "Name",
+    "ROC AUC [CI]",
+    "Worst impact ratio [CI] (group)",
+    "Equalized-odds difference [CI]",
+    "Gate",
+    "On frontier",
+    "Note",
+)
 NO_AUDIT = "No audit: no results."
+NO_SEARCH = "Not chosen from an alternatives search."
+RULES_NOTE = "A row can fire several rules, so the counts can add up to more than the referrals."
 
 
 @dataclass(frozen=True)
@@ -100,10 +133,21 @@ class CardView:
     unitary: Table
     intersectional: Table
     summaries: Table
+    outcome_basis: list[tuple[str, str]]
+    outcome_note: str
+    outcome_overall: Table
+    outcome_groups: list[tuple[str, Table]]
+    referral_rules: Table
     gate: list[tuple[str, str]]
     rule_text: str
     failing: Table
+    served: Table
     waiver: list[tuple[str, str]]
+    mitigation: list[tuple[str, str]]
+    search: list[tuple[str, str]]
+    frontier: Table
+    provenance_note: str
+    frontier_figure: str | None
     policy: list[str]
     reasons_version: str
     reasons_reference: str
@@ -114,6 +158,7 @@ class CardView:
     changes: str
     deltas: Table
     figures: list[tuple[str, str]] = field(default_factory=list)
+    referral_note: str = ""
 
     @property
     def titles(self) -> dict[str, str]:
@@ -148,6 +193,10 @@ def card_view(card: ModelCard) -> CardView:
         ).items()
     )
     shown = [key for key in SECTION_TITLES if key != "graphics" or figures]
+    o = card.outcomes
+    frontier_figure = card.provenance.frontier_figure
+    if frontier_figure:
+        check_figures({"frontier": frontier_figure})
     return CardView(
         title=f"Model card: {d.name} version {d.version.name}",
         outcome=g.outcome,
@@ -215,16 +264,50 @@ def card_view(card: ModelCard) -> CardView:
             empty="No audit: no summaries.",
             numeric=frozenset({2, 3, 4}),
         ),
+        outcome_basis=_outcome_basis(o),
+        outcome_note=o.note,
+        outcome_overall=Table(
+            "outcome-overall",
+            ("Outcome", "Rows", "Rate", "Interval"),
+            _overall_rows(o.overall),
+            numeric=frozenset({1, 2, 3}),
+        ),
+        outcome_groups=_outcome_tables([*o.unitary, *o.intersectional]),
+        referral_rules=Table(
+            "referral-rules",
+            ("Referral rule", "Rows it fired on", "Share of rows"),
+            [
+                [rule, str(count), pct(count / o.overall.n if o.overall.n else None)]
+                for rule, count in o.referral_rules.items()
+            ]
+            if o.overall is not None
+            else [],
+            empty="No referral rule fired." if o.overall is not None else "",
+            numeric=frozenset({1, 2}),
+        ),
         gate=[
             ("Outcome", g.outcome or "no audit"),
             ("Audit id", g.audit_id or "—"),
             ("Spec hash", g.spec_hash or "—"),
             ("Rule", g.rule or "—"),
+            *(
+                [("Basis", g.basis), ("Fairness checks judge", g.basis_text)]
+                if g.basis is not None
+                else []
+            ),
+            *(
+                [
+                    ("Decision threshold", num(g.decision_threshold)),
+                    ("Justification", g.decision_threshold_justification or "none given"),
+                ]
+                if g.basis == "decision_threshold"
+                else []
+            ),
         ],
         rule_text=g.rule_text,
         failing=Table(
             "checks",
-            ("Check", "Value", "Threshold", "Verdict", "Detail"),
+            ("Check", "Value", "Threshold", "Verdict", "Detail", "Basis"),
             [
                 [
                     f.id,
@@ -232,12 +315,14 @@ def card_view(card: ModelCard) -> CardView:
                     f"{comparator(f.comparator)} {num(f.threshold)}",
                     f.verdict,
                     f.detail,
+                    f.basis,
                 ]
                 for f in g.failing_checks
             ],
             empty="No failing checks." if g.outcome else "",
             numeric=frozenset({1, 2}),
         ),
+        served=_groups(g.served_fairness, "", name="served-groups"),
         waiver=[]
         if g.waiver is None
         else [
@@ -279,7 +364,169 @@ def card_view(card: ModelCard) -> CardView:
             ],
             numeric=frozenset({1, 2, 3}),
         ),
+        mitigation=_mitigation(card.provenance),
+        search=_search(card.provenance),
+        frontier=_frontier(card.provenance),
+        provenance_note=card.provenance.note,
+        frontier_figure=frontier_figure,
         figures=figures,
+        referral_note=RULES_NOTE if o.referral_rules else "",
+    )
+
+
+def _with_ci(value: float | None, interval: ConfidenceInterval | None) -> str:
+    return f"{num(value)} {_interval(interval)}".strip()
+
+
+def _outcome_basis(o: Outcomes) -> list[tuple[str, str]]:
+    pairs = []
+    if o.gated_decision:
+        pairs.append(("The gate's fairness checks judge", o.gated_decision))
+    if o.thresholds:
+        pairs.append(("Operating thresholds", o.thresholds))
+    if o.adverse_definition:
+        pairs.append(("Adverse impact ratios compare", o.adverse_definition))
+    if o.overall is not None:
+        pairs.append(("Held-out rows", str(o.overall.n)))
+    if o.n_boot is not None and o.confidence is not None:
+        pairs.append(
+            (
+                "Intervals",
+                f"seeded percentile bootstrap ({o.n_boot} resamples, seed {o.seed},"
+                f" {o.confidence:.0%})",
+            )
+        )
+    return pairs
+
+
+def _overall_rows(row: OutcomeRow | None) -> list[list[str]]:
+    if row is None:
+        return []
+    return [
+        [label, str(count), num(rate), _interval(interval)]
+        for label, count, rate, interval in (
+            ("Approved automatically", row.approved, row.approval_rate, row.approval_rate_ci),
+            ("Referred to a person", row.referred, row.referral_rate, row.referral_rate_ci),
+            ("Declined automatically", row.declined, row.decline_rate, row.decline_rate_ci),
+            (
+                "Adverse (declined, or referred for adverse review)",
+                row.adverse,
+                row.adverse_rate,
+                row.adverse_rate_ci,
+            ),
+        )
+    ]
+
+
+def _outcome_tables(rows: list[OutcomeRow]) -> list[tuple[str, Table]]:
+    by_attribute: dict[str, list[OutcomeRow]] = {}
+    for row in rows:
+        by_attribute.setdefault(row.attribute, []).append(row)
+    return [
+        (
+            attribute,
+            Table(
+                "outcomes",
+                _OUTCOME_HEADER,
+                [
+                    [
+                        r.group,
+                        str(r.n),
+                        pct(r.share),
+                        str(r.approved),
+                        _with_ci(r.approval_rate, r.approval_rate_ci),
+                        str(r.referred),
+                        _with_ci(r.referral_rate, r.referral_rate_ci),
+                        str(r.declined),
+                        _with_ci(r.decline_rate, r.decline_rate_ci),
+                        str(r.adverse),
+                        _with_ci(r.adverse_rate, r.adverse_rate_ci),
+                        _with_ci(r.adverse_impact_ratio, r.adverse_impact_ratio_ci),
+                        yes_no(r.included_in_ratios),
+                        "INSUFFICIENT_DATA" if r.insufficient else "no",
+                    ]
+                    for r in group_rows
+                ],
+                numeric=frozenset(range(1, 12)),
+            ),
+        )
+        for attribute, group_rows in by_attribute.items()
+    ]
+
+
+def _mitigation(p: Provenance) -> list[tuple[str, str]]:
+    m = p.mitigation
+    if m.method == "none":
+        return [("Mitigation", "none: the spec's model as trained")]
+    return [
+        ("Mitigation", m.method),
+        ("Target attribute", m.attribute or "not recorded"),
+        ("Chosen setting", m.setting or "not recorded"),
+    ]
+
+
+def _search(p: Provenance) -> list[tuple[str, str]]:
+    s = p.search
+    if s is None:
+        return []
+    stopped = {
+        "budget": f"the time budget of {s.budget_seconds:g} s ran out",
+        "max_candidates": f"the maximum of {s.max_candidates} candidates was reached",
+        "exhausted": "every candidate of the search space was tried",
+    }.get(s.stopped_by, s.stopped_by)
+    return [
+        ("Search", f"{s.search_id} ({s.created_at}, spec hash {s.spec_hash})"),
+        ("Candidates tried", str(s.candidates_tried)),
+        ("Stopped because", stopped),
+        (
+            "Best ROC AUC",
+            f"{num(s.best_roc_auc)}; candidates within {s.auc_tolerance:g} of it are comparable",
+        ),
+        ("Recommended", _candidate_label(s.recommended)),
+        ("Why recommended", s.recommended_why or "not recorded"),
+        ("Chosen", _candidate_label(s.chosen)),
+        ("Why chosen", s.chosen_why or "not recorded"),
+    ]
+
+
+def _candidate_label(number: int | None) -> str:
+    return "none" if number is None else f"candidate {number}"
+
+
+def _frontier(p: Provenance) -> Table:
+    s = p.search
+    if s is None:
+        return Table("frontier", _FRONTIER_HEADER, [], empty=NO_SEARCH if not p.note else "")
+    rows = []
+    for c in s.candidates:
+        notes = [
+            text
+            for flag, text in (
+                (c.number == s.chosen, "chosen"),
+                (c.number == s.recommended, "recommended"),
+                (c.same_predictions_as is not None, f"same scores as {c.same_predictions_as}"),
+            )
+            if flag
+        ]
+        worst = _with_ci(c.worst_impact_ratio, c.worst_impact_ratio_ci)
+        rows.append(
+            [
+                str(c.number),
+                c.name,
+                _with_ci(c.roc_auc, c.roc_auc_ci),
+                f"{worst} ({c.worst_group})" if c.worst_group else worst,
+                _with_ci(c.equalized_odds_difference, c.equalized_odds_difference_ci),
+                c.gate_outcome,
+                yes_no(c.on_frontier),
+                ", ".join(notes),
+            ]
+        )
+    return Table(
+        "frontier",
+        _FRONTIER_HEADER,
+        rows,
+        empty="The search recorded no candidates.",
+        numeric=frozenset({0, 2, 3, 4}),
     )
 
 
@@ -297,9 +544,9 @@ def _dataset(data: Dataset) -> list[tuple[str, str]]:
     ]
 
 
-def _groups(rows: list[FairnessRow], empty: str) -> Table:
+def _groups(rows: list[FairnessRow], empty: str, name: str = "groups") -> Table:
     return Table(
-        "groups",
+        name,
         _GROUP_HEADER,
         [
             [

@@ -38,7 +38,9 @@ WAIVER = Waiver(
 MCT_KEYS = ("model_details", "model_parameters", "quantitative_analysis", "considerations")
 DOCKET_KEYS = (
     "fairness",
+    "outcomes",
     "gate",
+    "provenance",
     "review_policy",
     "reason_codes",
     "factors",
@@ -55,7 +57,9 @@ MARKDOWN_HEADINGS = (
     "## Training data",
     "## Unitary fairness",
     "## Intersectional fairness",
+    "## Outcomes at the operating thresholds",
     "## Gate outcome",
+    "## Provenance: mitigation and alternatives search",
     "## Review policy",
     "## Reason-code catalogue",
     "## Ethical considerations",
@@ -139,6 +143,7 @@ def test_without_an_audit_metrics_fairness_and_gate_are_missing(spec: DecisionSp
         "metrics",
         "unitary_fairness",
         "intersectional_fairness",
+        "outcome_mix",
         "gate_outcome",
     ]
     assert any("No audit is stored" in c for c in card.caveats)
@@ -191,9 +196,12 @@ def test_one_attribute_has_no_intersections_to_report() -> None:
 
 
 def test_every_section_is_listed() -> None:
-    assert len(SECTIONS) == 14
+    # R19's fourteen, plus the outcome mix and the provenance the audit now documents
+    assert len(SECTIONS) == 16
     assert SECTIONS[0] == "model_details"
     assert SECTIONS[-1] == "caveats"
+    assert SECTIONS.index("outcome_mix") == SECTIONS.index("intersectional_fairness") + 1
+    assert SECTIONS.index("provenance") == SECTIONS.index("gate_outcome") + 1
 
 
 def test_fairness_rows_carry_counts_rates_ratios_and_intervals(
@@ -399,7 +407,7 @@ def test_html_is_self_contained_escaped_and_has_group_tables(
     assert "<b>for tests</b>" not in html
     assert "&lt;b&gt;for tests&lt;/b&gt;" in html
     assert set(SECTIONS) <= set(page.ids)
-    assert len(page.images) == 3
+    assert len(page.images) == len(figures) == 4
     assert all((img["src"] or "").startswith("data:image/png;base64,") for img in page.images)
     assert "<link" not in html and "<script" not in html
     assert "missing" not in page.ids

@@ -1,4 +1,4 @@
-"""Tests of the audit's HTML report and figures: structure, numbers, escaping, speed."""
+"""Tests of the audit's HTML report and figures: structure, numbers, escaping, outcomes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import base64
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -116,7 +115,7 @@ def test_figures_are_inlined_png(audit: AuditFixture, figures: dict[str, str]) -
     # when
     page = parse(render_report(audit.report, figures))
     # then
-    assert sorted(figures) == ["calibration", "roc", "selection_rate"]
+    assert sorted(figures) == ["calibration", "outcome_mix", "roc", "selection_rate"]
     assert [img["alt"] for img in page.images] == list(figures)
     for img in page.images:
         src = img["src"] or ""
@@ -137,16 +136,12 @@ def test_render_from_stored_json_is_the_same_page(audit: AuditFixture) -> None:
     assert render_report_from_json(raw) == render_report(audit.report)
 
 
-def test_figures_are_fast_for_1500_rows(audit: AuditFixture, figures: dict[str, str]) -> None:
-    # given: the fixture has warmed the imports
-    assert len(audit.y) == 1500
-    # when
-    start = time.perf_counter()
+def test_figures_are_the_same_when_drawn_again(
+    audit: AuditFixture, figures: dict[str, str]
+) -> None:
+    # (how fast they are drawn is measured in benchmarks/, not asserted here)
     again = audit_figures(audit.report, audit.y, audit.scores, audit.groups)
-    elapsed = time.perf_counter() - start
-    # then
-    assert elapsed < 2.0
-    assert again.keys() == figures.keys()
+    assert again == figures
 
 
 def test_roc_skips_groups_with_one_class(audit: AuditFixture) -> None:
