@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from audits.report import Metric, Outcome
 
@@ -59,6 +59,8 @@ class CandidateResult(BaseModel):
     on_frontier: bool = False
     seconds: float
     run_id: str | None = None
+    # sha256 of the held-out scores (float64 bytes): a refit for registration must match it
+    scores_sha256: str | None = None
 
 
 class AlternativesSearch(BaseModel):
@@ -80,6 +82,10 @@ class AlternativesSearch(BaseModel):
     recommended_why: str
     chosen: int | None = None
     chosen_why: str = ""
+    # features whose proxy strength reached this floor were candidates for dropping
+    proxy_floor: float | None = None
+    # what the search skipped or could not do, in words
+    notes: list[str] = Field(default_factory=list)
 
     def candidate(self, number: int) -> CandidateResult:
         """Candidate ``number`` (1-based)."""
