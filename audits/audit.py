@@ -24,6 +24,7 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
+from audits.bootstrap import performance_with_intervals
 from audits.checks import (
     RULE_TEXT,
     adverse_impact_checks,
@@ -38,7 +39,6 @@ from audits.report import AuditReport, Check, FairnessResult, Interval, Outcome,
 from audits.report_html import render_report
 from models import registry, tags
 from models.decision_model import DecisionModel
-from models.metrics import performance
 from models.policy import policy_outcomes
 from models.sensitive import sensitive_labels
 from models.settings import Settings
@@ -54,31 +54,6 @@ class AuditError(ValueError):
 
 def _quiet(_: str) -> None:
     return None
-
-
-def performance_intervals(
-    y: np.ndarray, scores: np.ndarray, n_boot: int, confidence: float, seed: int
-) -> dict[str, Interval]:
-    """Performance metrics with a seeded row-bootstrap percentile interval."""
-    point = performance(y, scores)
-    rng = np.random.default_rng([seed, 7])
-    draws: dict[str, list[float]] = {k: [] for k in point}
-    n = len(y)
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        if y[idx].min() == y[idx].max():
-            continue
-        for k, v in performance(y[idx], scores[idx]).items():
-            draws[k].append(v)
-    tail = (1 - confidence) / 2
-    out: dict[str, Interval] = {}
-    for k, v in point.items():
-        if draws[k]:
-            lo, hi = np.quantile(draws[k], [tail, 1 - tail])
-            out[k] = Interval(value=v, ci_low=float(lo), ci_high=float(hi))
-        else:
-            out[k] = Interval(value=v)
-    return out
 
 
 def _performance_checks(perf: dict[str, Interval], gate: Gate) -> list[Check]:
@@ -266,7 +241,7 @@ def evaluate_gate(
         fairness = _fairness(gate, y, decisions, scores, groups)
         if approved is not None:
             served_fairness = _fairness(gate, y, approved, scores, groups)
-    perf = performance_intervals(y, scores, gate.n_boot, gate.confidence, gate.seed)
+    perf = performance_with_intervals(y, scores, gate.n_boot, gate.confidence, gate.seed)
     checks = _performance_checks(perf, gate) + [
         c.model_copy(update={"basis": basis_text}) for c in fairness_checks(fairness, gate)
     ]
