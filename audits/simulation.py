@@ -36,7 +36,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -307,7 +307,7 @@ class SimulationResult(BaseModel):
         """The spec's own setting (always the first)."""
         return self.settings[0]
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready data (undefined numbers are ``None``)."""
         return self.model_dump(mode="json")
 
