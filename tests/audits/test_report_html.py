@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from audits.plots import MESSAGE_GROUP_COLUMN, MESSAGE_LENGTHS, audit_figures
+from audits.report import AuditReport
 from audits.report_html import MESSAGE_FIGURE, render_report, render_report_from_json
-from tests.audits.helpers import AuditFixture, build_report, parse
+from models.spec import parse_spec
+from tests.audits.helpers import AuditFixture, build_report, make_spec, parse
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -180,3 +182,130 @@ def test_figures_use_the_reports_threshold(audit: AuditFixture) -> None:
     assert before["selection_rate"] != after["selection_rate"]
     assert before["roc"] == after["roc"]
     assert np.isfinite(audit.scores).all()
+
+
+def _threshold_report() -> AuditReport:
+    raw = make_spec().model_dump(mode="json")
+    raw["gate"]["decision_threshold"] = 0.45
+    raw["gate"]["decision_threshold_justification"] = "Matches the <bureau> cut-off of 0.45."
+    return build_report(parse_spec(raw, source="<toy threshold>")).report
+
+
+def test_outcome_tables_show_counts_rates_and_adverse_impact_ratios(audit: AuditFixture) -> None:
+    # given
+    outcomes = audit.report.outcomes
+    assert outcomes is not None
+    # when
+    page = parse(render_report(audit.report))
+    # then: the overall row, rates computed here from its counts
+    o = outcomes.overall
+    assert page.tables_of("outcome-overall")[0]["rows"] == [
+        [
+            str(o.n),
+            str(o.approved),
+            f"{o.approved / o.n:.3f} [{o.approval_rate_ci_low:.3f}, {o.approval_rate_ci_high:.3f}]",
+            str(o.referred),
+            f"{o.referred / o.n:.3f} [{o.referral_rate_ci_low:.3f}, {o.referral_rate_ci_high:.3f}]",
+            str(o.declined),
+            f"{o.declined / o.n:.3f} [{o.decline_rate_ci_low:.3f}, {o.decline_rate_ci_high:.3f}]",
+            str(o.adverse),
+            f"{o.adverse / o.n:.3f} [{o.adverse_rate_ci_low:.3f}, {o.adverse_rate_ci_high:.3f}]",
+        ]
+    ]
+    tables = page.tables_of("outcomes")
+    assert [t["attrs"]["data-attribute"] for t in tables] == [  # type: ignore[index]
+        "age_band",
+        "marital",
+        "age_band & marital",
+    ]
+    for table in tables:
+        attr = outcomes.attribute(table["attrs"]["data-attribute"])  # type: ignore[index]
+        rates = {g.group: g.adverse / g.n for g in attr.groups}
+        lowest = min(rates[g.group] for g in attr.groups if g.included_in_ratios)
+        rows = table["rows"]
+        assert isinstance(rows, list)
+        for g, row in zip(attr.groups, rows, strict=True):
+            assert row[:4] == [g.group, str(g.n), f"{100 * g.n / outcomes.n:.1f}%", str(g.approved)]
+            assert row[4].startswith(f"{g.approved / g.n:.3f} [")
+            assert row[6].startswith(f"{g.referred / g.n:.3f} [")
+            assert row[10].startswith(f"{g.adverse / g.n:.3f} [")
+            if g.included_in_ratios:
+                ratio = lowest / rates[g.group] if g.adverse else 1.0
+                assert row[11] == (
+                    f"{ratio:.3f} [{g.adverse_impact_ratio_ci_low:.3f},"
+                    f" {g.adverse_impact_ratio_ci_high:.3f}]"
+                )
+            else:
+                assert row[11] == "—" and row[12] == "no"
+            assert row[14] == "INFO"  # reported, not gated: the toy gate sets no minimum
+    rules = page.tables_of("referral-rules")[0]["rows"]
+    assert rules == [
+        [rule, str(n), f"{100 * n / outcomes.n:.1f}%"]
+        for rule, n in outcomes.referral_rules.items()
+    ]
+
+
+def test_every_check_names_its_basis(audit: AuditFixture) -> None:
+    # when
+    page = parse(render_report(audit.report))
+    # then
+    rows = page.tables_of("checks")[0]["rows"]
+    assert isinstance(rows, list)
+    by_id = {row[0]: row[-1] for row in rows}
+    assert by_id["roc_auc"] == "scores"
+    assert by_id["impact_ratio[age_band=18-34]"] == (
+        "automated approval under policy version 2: score >= approve_at 0.6 and no referral"
+        " rule fired"
+    )
+    assert by_id["adverse_impact_ratio[age_band=18-34]"].startswith(
+        "adverse outcome under policy version 2: score < decline_below 0.3"
+    )
+    assert page.ids["basis"].startswith("policy: automated approval under policy version 2")
+    assert "served-fairness" not in page.ids
+
+
+def test_a_justified_threshold_shows_both_results() -> None:
+    # given
+    report = _threshold_report()
+    assert report.served_fairness is not None
+    # when
+    text = render_report(report)
+    page = parse(text)
+    # then: the threshold, its justification (escaped) and the served policy's results
+    assert page.ids["basis"].startswith("decision_threshold: score >= decision_threshold 0.45")
+    assert "Matches the <bureau> cut-off of 0.45." in page.ids["gate-basis"]
+    assert "&lt;bureau&gt;" in text and "<bureau>" not in text
+    served = page.tables_of("served-groups")
+    gated = page.tables_of("groups")
+    assert [t["attrs"]["data-attribute"] for t in served] == [  # type: ignore[index]
+        t["attrs"]["data-attribute"]
+        for t in gated  # type: ignore[index]
+    ]
+    for table in served:
+        attr = report.served_fairness.attribute(table["attrs"]["data-attribute"])  # type: ignore[index]
+        rows = table["rows"]
+        assert isinstance(rows, list)
+        assert [row[3].split(" ")[0] for row in rows] == [
+            f"{(g.tp + g.fp) / g.n:.3f}" for g in attr.groups
+        ]
+    young_gated = report.fairness.attribute("age_band").group("18-34")
+    young_served = report.served_fairness.attribute("age_band").group("18-34")
+    assert young_gated.selection_rate != young_served.selection_rate
+    assert "not gated" in page.ids["served-fairness"]
+
+
+def test_a_schema_one_report_says_it_has_no_outcomes(audit: AuditFixture) -> None:
+    # given: a report stored before outcomes were measured
+    raw = audit.report.model_dump(mode="json")
+    for key in ("outcomes", "policy", "served_fairness", "basis"):
+        raw.pop(key)
+    raw["schema_version"] = "1"
+    raw["decision_threshold"] = 0.5
+    for check in raw["checks"]:
+        check.pop("basis")
+    # when
+    page = parse(render_report_from_json(raw))
+    # then
+    assert "predates outcome measurement" in page.ids["no-outcomes"]
+    assert "score >= decision_threshold 0.5" in page.ids["no-outcomes"]
+    assert page.tables_of("outcomes") == []
