@@ -822,6 +822,7 @@ def _provenance(
         recommended_why=search.recommended_why,
         chosen=chosen,
         chosen_why=search.chosen_why,
+        notes=list(search.notes),
     )
     return Provenance(
         mitigation=mitigation,

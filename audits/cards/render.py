@@ -486,6 +486,7 @@ def _search(p: Provenance) -> list[tuple[str, str]]:
         ("Why recommended", s.recommended_why or "not recorded"),
         ("Chosen", _candidate_label(s.chosen)),
         ("Why chosen", s.chosen_why or "not recorded"),
+        *(("Search note", note) for note in s.notes),
     ]
 
 

@@ -298,6 +298,7 @@ class SearchSummary(_Section):
     recommended_why: str
     chosen: int | None
     chosen_why: str
+    notes: list[str] = Field(default_factory=list)  # what the search skipped or could not do
 
 
 class Provenance(_Section):

@@ -110,6 +110,7 @@ def make_search(**fields: Any) -> AlternativesSearch:
         "recommended_why": "Highest worst impact ratio among candidates within 0.02 AUC.",
         "chosen": 3,
         "chosen_why": CHOSEN_WHY,
+        "notes": ["monotone directions were not varied: the spec sets none"],
     }
     return AlternativesSearch.model_validate(base | fields)
 
@@ -201,6 +202,7 @@ def test_the_search_is_documented_with_its_frontier_and_why(
     assert "- Why recommended: Highest worst impact ratio among candidates" in markdown
     assert "- Chosen: candidate 3\n" in markdown
     assert f"- Why chosen: {CHOSEN_WHY}\n" in markdown
+    assert "- Search note: monotone directions were not varied: the spec sets none\n" in markdown
     assert SEARCH_ID in page.ids["provenance"]
     # and every candidate, the frontier flagged
     rows = page.tables_of("frontier")[0]["rows"]
