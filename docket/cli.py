@@ -7,66 +7,13 @@ User mistakes exit with status 2 and a message naming what was wrong.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import typer
 
+from docket.app import JsonFlag, app, emit, progress, spec_app, user_errors
 from models.spec import MITIGATIONS
-
-app = typer.Typer(
-    name="docket",
-    help="Docket: audited decision models with reasons, human review and a tamper-evident log.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-spec_app = typer.Typer(help="Decision specs: list and validate.", no_args_is_help=True)
-app.add_typer(spec_app, name="spec")
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")]
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def progress(line: str) -> None:
-    typer.echo(line, err=True)
-
-
-def emit(result: Any, as_json: bool, human: Callable[[Any], str]) -> None:
-    if as_json:
-        typer.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
-    else:
-        typer.echo(human(result))
-
-
-def user_errors(func: F) -> F:
-    """Turn the packages' user-facing errors into a message and exit status 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from audits.audit import AuditError
-        from docket.usecases import UnknownUseCase
-        from models.encoder import EncodingError
-        from models.registry import RegistryError
-        from models.spec import SpecError
-        from training.data import DataError
-
-        try:
-            return func(*args, **kwargs)
-        except (
-            SpecError,
-            DataError,
-            UnknownUseCase,
-            EncodingError,
-            RegistryError,
-            AuditError,
-        ) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @spec_app.command("list")
@@ -920,4 +867,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # commands kept in their own modules register themselves on `app` when imported
-from docket import cli_alternatives, cli_simulate  # noqa: E402, F401
+from docket import cli_alternatives, cli_simulate  # noqa: E402, F401  (they register commands)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from docket.cli import JsonFlag, app, emit, progress, user_errors
+from docket.app import JsonFlag, app, emit, progress, user_errors
 
 DAILY_VOLUME_HELP = "Applications per day, for reviewer hours per day (default 1000)."
 MINUTES_HELP = "Reviewer minutes per referred case, for reviewer hours per day (default 15)."

@@ -1,0 +1,67 @@
+"""The `docket` application object and what every command module shares.
+
+Commands live in :mod:`docket.cli` and in modules of their own (``docket.cli_*``);
+each imports the app from here, and :mod:`docket.cli` imports those modules so that
+their commands are registered, without an import cycle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+app = typer.Typer(
+    name="docket",
+    help="Docket: audited decision models with reasons, human review and a tamper-evident log.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+spec_app = typer.Typer(help="Decision specs: list and validate.", no_args_is_help=True)
+app.add_typer(spec_app, name="spec")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def progress(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+def emit(result: Any, as_json: bool, human: Callable[[Any], str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+    else:
+        typer.echo(human(result))
+
+
+def user_errors(func: F) -> F:
+    """Turn the packages' user-facing errors into a message and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from audits.audit import AuditError
+        from docket.usecases import UnknownUseCase
+        from models.encoder import EncodingError
+        from models.registry import RegistryError
+        from models.spec import SpecError
+        from training.data import DataError
+
+        try:
+            return func(*args, **kwargs)
+        except (
+            SpecError,
+            DataError,
+            UnknownUseCase,
+            EncodingError,
+            RegistryError,
+            AuditError,
+        ) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
