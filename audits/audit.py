@@ -32,6 +32,7 @@ from audits.checks import (
     outcome_of,
     threshold_check,
 )
+from audits.display import served_decision
 from audits.fairness import evaluate_fairness
 from audits.outcomes import evaluate_outcomes
 from audits.plots import audit_figures
@@ -42,7 +43,7 @@ from models.decision_model import DecisionModel
 from models.policy import policy_outcomes
 from models.sensitive import sensitive_labels
 from models.settings import Settings
-from models.spec import DecisionSpec, Gate, Policy
+from models.spec import DecisionSpec, Gate
 
 Progress = Callable[[str], None]
 Basis = Literal["policy", "decision_threshold"]
@@ -152,14 +153,6 @@ class GateEvaluation:
         return outcome_of(self.checks)
 
 
-def policy_basis_text(policy: Policy) -> str:
-    """How the served policy turns a score into an automated approval, in one line."""
-    return (
-        f"automated approval under policy version {policy.version}: score >= approve_at"
-        f" {policy.approve_at:g} and no referral rule fired"
-    )
-
-
 def _fairness(
     gate: Gate, y: np.ndarray, decisions: np.ndarray, scores: np.ndarray, groups: pd.DataFrame
 ) -> FairnessResult:
@@ -215,7 +208,7 @@ def evaluate_gate(
             out_of_distribution,
         )
         approved = decided.approved
-        policy_text = policy_basis_text(spec.policy)
+        policy_text = served_decision(spec.policy.model_dump(mode="json"))
         outcomes = evaluate_outcomes(
             decided,
             {c: groups[c].to_numpy() for c in groups.columns},
