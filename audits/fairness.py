@@ -17,7 +17,10 @@ Decisions
   would count it as 0, Docket reports NaN, see :mod:`audits.groups`).
 - Intervals are seeded percentile bootstraps (:mod:`audits.bootstrap`). Count
   metrics and score metrics use independent streams spawned from ``seed``, so
-  switching ``score_metrics`` leaves the count intervals unchanged. Percentile
+  switching ``score_metrics`` leaves the count intervals unchanged. Score metrics
+  use a weighted row bootstrap over rows sorted once (no per-resample sort or
+  gather); each partition's metrics are an exact row bootstrap, and each interval
+  is a per-metric percentile interval. Percentile
   intervals of max/min statistics (the differences) are biased upward when groups
   are close: the point estimate may then fall below the interval.
 - Each included group's selection rate is tested against the reference (highest
@@ -124,7 +127,7 @@ def evaluate_fairness(
     correction : {"holm", "bonferroni"}, default "holm"
         Multiple-comparison correction over all groups tested.
     score_metrics : bool, default True
-        Compute AUC and calibration error (and their row bootstrap) when
+        Compute AUC and calibration error (and their weighted row bootstrap) when
         ``scores`` is given.
 
     Returns

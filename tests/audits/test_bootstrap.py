@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from audits.bootstrap import (
+    Multiplicities,
     percentile_interval,
     resample_cells,
     resample_score_metrics,
@@ -97,6 +98,30 @@ def test_multinomial_resamples_agree_in_distribution_with_a_row_bootstrap() -> N
         fast, slow = metric(multinomial), metric(naive)
         np.testing.assert_allclose(fast.mean(axis=0), slow.mean(axis=0), atol=0.004)
         np.testing.assert_allclose(fast.std(axis=0), slow.std(axis=0), rtol=0.08)
+
+
+def test_block_multiplicities_have_the_moments_of_a_row_bootstrap() -> None:
+    # given: 7 positions in blocks of 3, 3 and 1 (the two-stage draw in miniature)
+    class Small(Multiplicities):
+        BLOCK = 3
+
+    n, n_draws = 7, 40_000
+    draws = Small(n)
+    rng = np.random.default_rng(4)
+
+    # when
+    w = np.stack([draws.draw(rng).copy() for _ in range(n_draws)]).astype(float)
+
+    # then: Multinomial(n, 1/n): every total is n, E w_i = 1, var w_i = 1 - 1/n,
+    # cov(w_i, w_j) = -1/n; Monte Carlo standard errors are below 0.01 here
+    assert (w.sum(axis=1) == n).all()
+    np.testing.assert_allclose(w.mean(axis=0), 1.0, atol=0.03)
+    covariance = np.cov(w, rowvar=False)
+    np.testing.assert_allclose(np.diag(covariance), 1 - 1 / n, atol=0.04)
+    off_diagonal = covariance[~np.eye(n, dtype=bool)]
+    np.testing.assert_allclose(off_diagonal, -1 / n, atol=0.03)
+    # P(w_i = 0) = (1 - 1/n)^n for every position, first block or last
+    np.testing.assert_allclose((w == 0).mean(axis=0), (1 - 1 / n) ** n, atol=0.015)
 
 
 def test_weighted_auc_and_calibration_equal_sklearn_on_the_resampled_rows() -> None:
