@@ -244,7 +244,7 @@ def _judge(spec: DecisionSpec, evaluation: GateEvaluation, spec_hash: str) -> di
         "worst_impact_ratio": summary["min_impact_ratio"],
         "worst_impact_ratio_ci_low": worst_ir.ci_low if worst_ir else None,
         "worst_impact_ratio_ci_high": worst_ir.ci_high if worst_ir else None,
-        "worst_group": f"{worst_ir.group} ({worst_ir.attribute})" if worst_ir else None,
+        "worst_group": _group_label(worst_ir.group, worst_ir.attribute) if worst_ir else None,
         "equalized_odds_difference": summary["equalized_odds_difference"],
         "equalized_odds_difference_ci_low": worst_eod.ci_low if worst_eod else None,
         "equalized_odds_difference_ci_high": worst_eod.ci_high if worst_eod else None,
@@ -265,6 +265,13 @@ def _judge(spec: DecisionSpec, evaluation: GateEvaluation, spec_hash: str) -> di
     else:
         out["approval_rate"] = float(evaluation.decisions.mean())
     return out
+
+
+def _group_label(group: str | None, attribute: str | None) -> str:
+    # intersection labels already name their attributes ("a=x & b=y")
+    if group is None or attribute is None or "=" in group:
+        return str(group)
+    return f"{attribute}={group}"
 
 
 # ---- frontier and recommendation -----------------------------------------------------------

@@ -213,7 +213,7 @@ def train_use_case(
         mlflow.set_tags({f"lib.{k}": v for k, v in tracking.library_versions().items()})
         params = training.effective_params(spec)
         mlflow.log_params({"family": spec.model.family, "seed": seed, **params})
-        if not training.plain().is_default:
+        if training.as_run_params():
             mlflow.log_params(training.as_run_params())
             mlflow.log_dict(training.model_dump(mode="json"), "training/settings.json")
         mlflow.log_params({f"split.{k}": v for k, v in spec.model.split.model_dump().items()})
