@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from docket.cli import JsonFlag, app, emit, progress, user_errors
+from docket.app import JsonFlag, app, emit, progress, user_errors
 
 
 def _quiet(_: str) -> None:
