@@ -216,3 +216,16 @@ def test_zero_budget_still_runs_the_baseline(tmp_path: Path) -> None:
     assert searched.record.stopped_by == "budget"
     assert searched.record.recommended == 1
     assert np.isfinite(searched.record.candidates[0].seconds)
+
+
+def test_the_registered_versions_card_documents_the_search(done: Done) -> None:
+    from audits.card_source import card_for_version
+    from audits.cards import render_markdown
+
+    card = card_for_version(_client(done.settings), done.spec, done.registered.version)
+    text = render_markdown(card)
+    section = text[text.index("## Provenance") :]
+    assert done.record.search_id in section
+    assert done.chosen.chosen_why in section
+    for candidate in done.record.candidates:
+        assert candidate.name in section
