@@ -33,7 +33,7 @@ Checks printed under the table:
 Usage::
 
     .venv/bin/python benchmarks/audit_scale.py [--rows 1000000] [--n-boot 200]
-        [--fairlearn-boot 5] [--plain-boot 3] [--agree-rows 100000] [--quick]
+        [--fairlearn-boot 1] [--plain-boot 2] [--agree-rows 100000] [--quick]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -278,12 +279,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--n-boot", type=int, default=200)
-    parser.add_argument("--fairlearn-boot", type=int, default=5)
-    parser.add_argument("--plain-boot", type=int, default=3)
+    parser.add_argument("--fairlearn-boot", type=int, default=1)
+    parser.add_argument("--plain-boot", type=int, default=2)
     parser.add_argument("--agree-rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smoke test: 20,000 rows")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress when piped
     if args.quick:
         args.rows, args.agree_rows, args.n_boot = 20_000, 5_000, 100
     n_boot = args.n_boot
