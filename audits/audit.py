@@ -252,13 +252,51 @@ def evaluate_gate(
     )
 
 
+@dataclass(frozen=True)
+class ScoredRows:
+    """Held-out rows scored by a model, with what the policy and the audit need of them."""
+
+    rows: pd.DataFrame
+    scores: np.ndarray
+    out_of_distribution: np.ndarray | None
+    groups: pd.DataFrame
+
+
+def score_rows(spec: DecisionSpec, model: DecisionModel, rows: pd.DataFrame) -> ScoredRows:
+    """Score raw rows as serving does, with the out-of-distribution check and the groups."""
+    X = model.encode(rows)
+    return ScoredRows(
+        rows=rows,
+        scores=model.score(X),
+        out_of_distribution=None if model.ood is None else ~model.ood.inside(X),
+        groups=sensitive_labels(spec, rows),
+    )
+
+
+def load_held_out(
+    client: MlflowClient, spec: DecisionSpec, mv: ModelVersion
+) -> tuple[DecisionModel, pd.DataFrame]:
+    """A version's model and the exact held-out rows of its training run.
+
+    Raises :class:`AuditError` when the version was trained on other features than the
+    spec lists: its figures would not describe what this spec serves.
+    """
+    version = str(mv.version)
+    model = registry.load_model(client, spec.name, version)
+    if model.feature_names != spec.feature_names:
+        raise AuditError(
+            f"use case {spec.name!r}: version {version} was trained on features"
+            f" {model.feature_names}, but the current spec lists {spec.feature_names};"
+            " retrain under this spec (or pick a version trained under it)"
+        )
+    return model, registry.load_frame(client, registry.run_id_of(mv), registry.TEST_SPLIT_ARTIFACT)
+
+
 def audit_rows(spec: DecisionSpec, model: DecisionModel, rows: pd.DataFrame) -> GateEvaluation:
     """Score held-out rows (with their ``__target``) with ``model`` and judge them under the gate."""
     y = rows["__target"].to_numpy(dtype=np.int64)
-    X = model.encode(rows)
-    scores = model.score(X)
-    ood = None if model.ood is None else ~model.ood.inside(X)
-    return evaluate_gate(spec, y, scores, sensitive_labels(spec, rows), rows, ood)
+    scored = score_rows(spec, model, rows)
+    return evaluate_gate(spec, y, scored.scores, scored.groups, rows, scored.out_of_distribution)
 
 
 def assemble_report(
@@ -323,14 +361,7 @@ def run_audit(
     version = str(mv.version)
     run_id = registry.run_id_of(mv)
     progress(f"[{spec.name}] auditing version {version} (run {run_id[:8]})")
-    model = registry.load_model(client, spec.name, version)
-    if model.feature_names != spec.feature_names:
-        raise AuditError(
-            f"use case {spec.name!r}: version {version} was trained on features"
-            f" {model.feature_names}, but the current spec lists {spec.feature_names};"
-            " retrain before auditing under this spec"
-        )
-    rows = registry.load_frame(client, run_id, registry.TEST_SPLIT_ARTIFACT)
+    model, rows = load_held_out(client, spec, mv)
     progress(f"[{spec.name}] {len(rows)} test rows; bootstrap with {gate.n_boot} resamples")
     evaluation = audit_rows(spec, model, rows)
     progress(f"[{spec.name}] gate judges {evaluation.basis_text}")

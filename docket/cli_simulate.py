@@ -176,6 +176,7 @@ def run_simulation(
     logged: bool = True,
 ) -> dict[str, Any]:
     """Everything `docket simulate` reports, as JSON-ready data (the plot written to a file)."""
+    from audits.audit import load_held_out, score_rows
     from audits.simulation import (
         SimulationError,
         Workload,
@@ -186,7 +187,6 @@ def run_simulation(
     from audits.simulation_plot import simulation_png
     from docket.usecases import resolve_spec
     from models import registry
-    from models.sensitive import sensitive_labels
     from models.settings import Settings
 
     spec = resolve_spec(use_case)
@@ -221,25 +221,17 @@ def run_simulation(
         for a in (registry.CHAMPION, registry.CANDIDATE)
         if registry.alias_version(client, spec.name, a) == model_version
     ]
-    model = registry.load_model(client, spec.name, model_version)
-    if model.feature_names != spec.feature_names:
-        raise SimulationError(
-            f"use case {spec.name!r}: version {model_version} was trained on features"
-            f" {model.feature_names}, but the current spec lists {spec.feature_names};"
-            " pick a version trained under this spec with --version"
-        )
-    rows = registry.load_frame(client, registry.run_id_of(mv), registry.TEST_SPLIT_ARTIFACT)
+    model, rows = load_held_out(client, spec, mv)
     progress(f"[{spec.name}] version {model_version}: {len(rows)} held-out rows")
-    X = model.encode(rows)
-    groups = sensitive_labels(spec, rows)
+    scored = score_rows(spec, model, rows)
     held_out = simulate(
         settings_list,
-        model.score(X),
+        scored.scores,
         rows,
         source="held_out",
         workload=workload,
-        out_of_distribution=None if model.ood is None else ~model.ood.inside(X),
-        sensitive={c: groups[c].to_numpy() for c in groups.columns},
+        out_of_distribution=scored.out_of_distribution,
+        sensitive={c: scored.groups[c].to_numpy() for c in scored.groups.columns},
         min_group_size=min_group_size,
         min_share=min_share,
         gated_intersections=gated_intersections,
