@@ -3,11 +3,13 @@
 Generates seeded synthetic decisions with scores and two sensitive attributes
 (4 x 3 groups), then, on the same data:
 
-(a) **Docket, the whole audit**: ``audits.fairness.evaluate_fairness`` with score
-    metrics on (two attributes and their intersection: counts, selection rate,
-    impact ratio, TPR, FPR, ROC AUC, calibration error, summaries, p-values, every
-    interval) plus ``audits.bootstrap.performance_with_intervals`` (ROC AUC, PR AUC,
-    Brier, log loss, calibration error, each with its interval). Timed with
+(a) **Docket, the whole audit**: ``audits.audit.evaluate_gate``, what ``docket audit``
+    runs on scored rows: the served policy's decisions and outcome mix by group,
+    ``audits.fairness.evaluate_fairness`` with score metrics on two attributes and
+    their intersection (counts, selection rate, impact ratio, TPR, FPR, ROC AUC,
+    calibration error, summaries, p-values, every interval),
+    ``audits.bootstrap.performance_with_intervals`` (ROC AUC, PR AUC, Brier, log
+    loss, calibration error, each with its interval) and the gate's checks. Timed with
     ``--n-boot`` resamples and with none (point estimates only).
 (b) **fairlearn** ``MetricFrame`` with selection rate, TPR and FPR on the
     intersection: point estimates, then ``--fairlearn-boot`` resamples through its
@@ -51,11 +53,13 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from audits.bootstrap import percentile_interval, performance_with_intervals
-from audits.fairness import FairnessResult, evaluate_fairness
+from audits.audit import evaluate_gate
+from audits.bootstrap import percentile_interval
+from audits.fairness import FairnessResult
 from audits.groups import Partition, partition_rows
 from audits.report import Interval
 from models.metrics import expected_calibration_error, performance
+from models.spec import DecisionSpec, parse_spec
 
 AGE_BANDS = {"18-24": -0.10, "25-34": 0.00, "35-54": 0.05, "55+": -0.05}
 MARITAL = {"single": 0.00, "married": 0.04, "divorced": -0.04}
@@ -63,6 +67,7 @@ METRICS = {"sr": selection_rate, "tpr": true_positive_rate, "fpr": false_positiv
 ATTRIBUTES = ("age_band", "marital")
 GROUP_METRICS = ("selection_rate", "tpr", "fpr", "auc", "calibration_error")
 CONFIDENCE = 0.95
+DATASHEET_KEYS = ("source", "original_purpose", "preparation", "known_gaps", "known_biases")
 GOAL_SECONDS = 10.0
 
 Key = tuple[str, str, str]  # (partition or "overall", group, metric)
@@ -99,19 +104,53 @@ def timed(function: Callable[[], Any], repeat: int = 1) -> tuple[Any, float]:
 
 
 # ---- (a) Docket ------------------------------------------------------------------------
-def docket_audit(frame: pd.DataFrame, n_boot: int) -> tuple[FairnessResult, dict[str, Interval]]:
-    """The whole audit: fairness with score metrics, and performance, with intervals."""
-    y, scores = frame["y_true"].to_numpy(), frame["score"].to_numpy()
-    fairness = evaluate_fairness(
-        y,
-        frame["y_pred"].to_numpy(),
-        {name: frame[name].to_numpy() for name in ATTRIBUTES},
-        scores,
-        n_boot=n_boot,
-        confidence=CONFIDENCE,
-        seed=0,
+def bench_spec(n_boot: int) -> DecisionSpec:
+    """A spec whose gate and policy the audit uses: approve at 0.5, no referral rule.
+
+    With no rules, no out-of-distribution check and ``refer_adverse`` off, the policy
+    approves exactly the rows with ``score >= 0.5``: the data's ``y_pred``, which
+    fairlearn and the plain bootstrap are given.
+    """
+    spec = parse_spec(
+        {
+            "name": "audit-scale",
+            "description": "Benchmark of the whole audit.",
+            "intended_use": "Timing only.",
+            "out_of_scope_use": ["Any decision."],
+            "data": {
+                "source": "bench.csv",
+                "target": "y_true",
+                "favourable": 1,
+                "datasheet": {k: "synthetic" for k in DATASHEET_KEYS},
+            },
+            "features": {"x": {"type": "numeric", "label": "x", "min": 0, "max": 1}},
+            "sensitive": {"attributes": list(ATTRIBUTES)},
+            "model": {"family": "logistic"},
+            "gate": {"seed": 0, "confidence": CONFIDENCE, "min_group_size": 30},
+            "policy": {
+                "approve_at": 0.5,
+                "decline_below": 0.3,
+                "refer_adverse": False,
+                "refer_out_of_distribution": False,
+            },
+        }
     )
-    return fairness, performance_with_intervals(y, scores, n_boot, CONFIDENCE, seed=0)
+    assert spec.gate is not None
+    # model_copy does not validate: the gate's schema asks for at least 20 resamples,
+    # and the benchmark also times none
+    return spec.model_copy(update={"gate": spec.gate.model_copy(update={"n_boot": n_boot})})
+
+
+def docket_audit(frame: pd.DataFrame, n_boot: int) -> tuple[FairnessResult, dict[str, Interval]]:
+    """The whole audit as ``docket audit`` runs it (``audits.audit.evaluate_gate``).
+
+    The served policy's decisions, the outcome mix by group, fairness with score
+    metrics, performance, every interval, and the gate's checks.
+    """
+    y, scores = frame["y_true"].to_numpy(), frame["score"].to_numpy()
+    evaluation = evaluate_gate(bench_spec(n_boot), y, scores, frame[list(ATTRIBUTES)])
+    assert np.array_equal(evaluation.decisions, frame["y_pred"].to_numpy())
+    return evaluation.fairness, evaluation.performance
 
 
 def docket_intervals(
