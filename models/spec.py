@@ -409,6 +409,7 @@ class DecisionSpec(_Strict):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_text: str = PrivateAttr(default="")
+    _source_path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> DecisionSpec:
@@ -537,6 +538,11 @@ class DecisionSpec(_Strict):
         return self._base_dir
 
     @property
+    def source_path(self) -> Path | None:
+        """The absolute path of the file the spec was read from (None when built from a mapping)."""
+        return self._source_path
+
+    @property
     def source_text(self) -> str:
         """The TOML text the spec was read from (empty when built from a mapping)."""
         return self._source_text
@@ -576,6 +582,34 @@ def _format_error(err: Any) -> str:
     return f"key '{path}': {msg}{shown}"
 
 
+#: How ``docket spec init`` marks a text a person must still write; a spec holding one
+#: anywhere is refused, naming every such key.
+TO_WRITE = "TO WRITE:"
+
+
+def texts_to_write(raw: Any, path: str = "") -> list[str]:
+    """Key paths of every string that still starts with :data:`TO_WRITE`.
+
+    Examples
+    --------
+    >>> texts_to_write({"a": {"b": "TO WRITE: why"}, "c": ["x", "TO WRITE: y"]})
+    ['a.b', 'c[1]']
+    """
+    if isinstance(raw, str):
+        return [path] if raw.lstrip().startswith(TO_WRITE) else []
+    if isinstance(raw, dict):
+        return [
+            found
+            for key, value in raw.items()
+            for found in texts_to_write(value, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(raw, list):
+        return [
+            found for i, value in enumerate(raw) for found in texts_to_write(value, f"{path}[{i}]")
+        ]
+    return []
+
+
 def parse_spec(
     raw: dict[str, Any],
     source: str = "<spec>",
@@ -583,10 +617,17 @@ def parse_spec(
     text: str = "",
 ) -> DecisionSpec:
     """Validate a spec given as a mapping; raise :class:`SpecError` with every problem found."""
+    unwritten = [
+        f"key '{key}': still to be written (the draft's placeholder starts with {TO_WRITE!r});"
+        " replace it with the text a person should read"
+        for key in texts_to_write(raw)
+    ]
     try:
         spec = DecisionSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(source, [_format_error(e) for e in exc.errors()]) from None
+        raise SpecError(source, unwritten + [_format_error(e) for e in exc.errors()]) from None
+    if unwritten:
+        raise SpecError(source, unwritten)
     spec._base_dir = base_dir or Path.cwd()
     spec._source_text = text
     return spec
@@ -602,4 +643,6 @@ def load_spec(path: str | Path) -> DecisionSpec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(str(p), [f"not valid TOML: {exc}"]) from None
-    return parse_spec(raw, source=str(p), base_dir=p.resolve().parent, text=text)
+    spec = parse_spec(raw, source=str(p), base_dir=p.resolve().parent, text=text)
+    spec._source_path = p.resolve()
+    return spec

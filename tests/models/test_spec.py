@@ -349,3 +349,21 @@ def test_second_review_rule_names_a_model_feature_with_a_fitting_limit() -> None
         "review.second_review[0]: use 'equals' for categorical and 'above'/'below' for numeric"
         " features ('Records' is categorical)" in _problems(raw)
     )
+
+
+def test_texts_still_to_be_written_are_refused_each_by_key() -> None:
+    raw = _credit()
+    raw["description"] = "TO WRITE: what the model decides"
+    code = next(iter(raw["reasons"]["codes"]))
+    raw["reasons"]["codes"][code]["adverse"] = "TO WRITE: the adverse text"
+    msg = _problems(raw)
+    assert "key 'description': still to be written" in msg
+    assert f"key 'reasons.codes.{code}.adverse': still to be written" in msg
+    assert msg.count("still to be written") == 2
+
+
+def test_a_loaded_spec_knows_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "spec.toml"
+    path.write_text((SHIPPED_DIR / "credit-eligibility.toml").read_text())
+    assert load_spec(path).source_path == path.resolve()
+    assert parse_spec(_credit()).source_path is None
