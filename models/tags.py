@@ -10,6 +10,7 @@ Version tags
     ``waiver.*`` an approved waiver of a failed gate; ``docket.serving_spec``
     the artifact path of the spec the version was promoted under.
 Registered-model tags
+    ``docket.spec_path``: the spec file the latest version was trained from;
     ``docket.history.<stamp>-<nonce>``: one promotion-history event each (JSON);
     ``docket.waiver_request.<request id>``: one waiver request each (JSON), pending
     until a second person approves it.
@@ -41,6 +42,7 @@ __all__ = [
     "SEED",
     "SERVING_SPEC",
     "SPEC_HASH",
+    "SPEC_PATH",
     "SPEC_VERSION",
     "USE_CASE",
     "WAIVER_APPROVED_BY",
@@ -73,6 +75,9 @@ OWNER: Final = "docket.owner"
 
 # -- promotion (version tag and registered-model tags) ----------------------------------
 SERVING_SPEC: Final = "docket.serving_spec"
+#: the absolute path of the spec file the latest version was trained from, so that a
+#: use case trained from a path is found by its name afterwards
+SPEC_PATH: Final = "docket.spec_path"
 HISTORY_PREFIX: Final = "docket.history."
 WAIVER_REQUEST_PREFIX: Final = "docket.waiver_request."
 

@@ -247,6 +247,9 @@ def train_use_case(
             spec.name,
             {**run_tags, **(version_tags or {}), tags.RUN_ID: run.info.run_id},
         )
+        if spec.source_path is not None:
+            # so that later commands find the use case by its name alone
+            client.set_registered_model_tag(spec.name, tags.SPEC_PATH, str(spec.source_path))
     timings["track"] = time.perf_counter() - t0
     progress(
         f"[{spec.name}] registered version {version} as '{registry.CANDIDATE}';"
