@@ -39,6 +39,13 @@ same as interventional SHAP with ``A`` as background.
 Favourable decisions keep the model's own base value (its average log-odds
 over the training data) as reference: "what raised you above the average".
 
+A reason's text is its code's ``adverse`` or ``favourable`` text; when the spec
+gives a text per value (a table keyed by the values of the code's first
+categorical feature), it is the text for the person's own value of that feature,
+or the table's ``default`` for a value it does not name or a missing one. So a
+person with no default records is never told "previous default records". The
+choice follows from the catalogue alone, so ``catalogue_version`` identifies it.
+
 The service builds one :class:`RationaleBuilder` per loaded model and calls
 :meth:`RationaleBuilder.explain` per request: one ``model.contributions`` call,
 one ``model.log_odds`` call (skipped when the caller passes the log-odds it
@@ -57,7 +64,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.special import expit
 
 from models.decision_model import DecisionModel
-from models.spec import DecisionSpec
+from models.spec import DecisionSpec, ReasonCode
 
 Space = Literal["calibrated log-odds of the favourable outcome"]
 SPACE: Space = "calibrated log-odds of the favourable outcome"
@@ -276,8 +283,9 @@ class _Lookups:
     categorical: tuple[tuple[str, ...] | None, ...]
     codes: tuple[str, ...]
     code_features: tuple[tuple[str, ...], ...]
-    adverse_text: tuple[str, ...]
-    favourable_text: tuple[str, ...]
+    reason_codes: tuple[ReasonCode, ...]
+    text_by: tuple[int | None, ...]
+    """Per code, the position of the feature whose value chooses a per-value text."""
     membership: np.ndarray  # (n_features, n_codes), 1.0 where the feature belongs to the code
     outcome: str
     explainer_version: str
@@ -314,7 +322,7 @@ def _build_lookups(model: DecisionModel, spec: DecisionSpec) -> _Lookups:
     favourable = spec.data.favourable
     return _Lookups(
         names=names,
-        labels=tuple(spec.features[n].label for n in names),
+        labels=tuple(spec.features[n].display_label for n in names),
         categorical=tuple(
             tuple(spec.features[n].categories or ())
             if spec.features[n].type == "categorical"
@@ -323,8 +331,8 @@ def _build_lookups(model: DecisionModel, spec: DecisionSpec) -> _Lookups:
         ),
         codes=codes,
         code_features=tuple(tuple(catalogue.codes[c].features) for c in codes),
-        adverse_text=tuple(catalogue.codes[c].adverse for c in codes),
-        favourable_text=tuple(catalogue.codes[c].favourable for c in codes),
+        reason_codes=tuple(catalogue.codes[c] for c in codes),
+        text_by=tuple(None if (by := spec.reason_feature(c)) is None else index[by] for c in codes),
         membership=membership,
         outcome=f"{spec.data.target} = {favourable}",
         explainer_version=explainer_version(model),
@@ -446,6 +454,14 @@ class RationaleBuilder:
         cats = self._lk.categorical[j]
         return float(code) if cats is None else cats[int(code)]
 
+    def _text(self, k: int, x: np.ndarray, adverse: bool) -> str:
+        """Code ``k``'s text for this person: for a per-value text, their own value's."""
+        j = self._lk.text_by[k]
+        value = None if j is None else self._value(j, float(x[j]))
+        return self._lk.reason_codes[k].text(
+            "adverse" if adverse else "favourable", None if value is None else str(value)
+        )
+
     def _build(
         self, x: np.ndarray, phi: np.ndarray, base: float, log_odds: float, adverse: bool
     ) -> Rationale:
@@ -484,7 +500,7 @@ class RationaleBuilder:
                 features=lk.code_features[k],
                 contribution=per_code[k],
                 direction="adverse" if adverse else "favourable",
-                text=lk.adverse_text[k] if adverse else lk.favourable_text[k],
+                text=self._text(k, x, adverse),
             )
             for k in chosen
         )

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict
 
 from models.decision_model import DecisionModel
 from models.rationale import RationaleBuilder
-from models.spec import DecisionSpec
+from models.spec import DecisionSpec, Feature
 
 NO_RECOURSE_MESSAGE = (
     "No change to the factors you can act on, within their allowed ranges and the values"
@@ -91,12 +91,18 @@ Judge = Callable[[np.ndarray], Sequence[Verdict]]
 
 
 class Change(_Frozen):
-    """One feature's change: raw values, as a person would state them."""
+    """One feature's change: raw values, as a person would state them, with the feature's unit.
+
+    ``parts`` says what a change of a ratio feature means in its numerator's amount
+    at the person's own denominator (``Feature.ratio_of``), when that is known.
+    """
 
     feature: str
     label: str
     from_value: RawValue
     to_value: float | str
+    unit: str | None = None
+    parts: str | None = None
 
 
 class Recourse(_Frozen):
@@ -132,6 +138,19 @@ class _Actionable:
     grid: np.ndarray  # allowed values, ascending: numeric values or category codes
     sign: int  # +1 may only go up, -1 only down, 0 either way
     span: float  # max - min, to normalise changes
+    unit: str | None = None
+    ratio: _Ratio | None = None
+
+
+@dataclass(frozen=True)
+class _Ratio:
+    """How to state a ratio feature's change as its numerator's amount."""
+
+    numerator_label: str
+    numerator_unit: str | None
+    denominator_j: int  # the denominator's position in the encoded row
+    denominator_label: str
+    denominator_unit: str | None
 
 
 def numeric_grid(minimum: float, maximum: float, step: float | None) -> np.ndarray:
@@ -217,8 +236,33 @@ def _build_space(model: DecisionModel, spec: DecisionSpec | None = None) -> tupl
             grid = grid[(grid >= ood.low_[j]) & (grid <= ood.high_[j])]
         if grid.size == 0:
             continue
-        out.append(_Actionable(j, name, f.label, False, (), grid, sign, f.max - f.min))
+        out.append(
+            _Actionable(
+                j,
+                name,
+                f.label,
+                False,
+                (),
+                grid,
+                sign,
+                f.max - f.min,
+                f.unit,
+                _ratio(spec, f, model),
+            )
+        )
     return tuple(out)
+
+
+def _ratio(spec: DecisionSpec, f: Feature, model: DecisionModel) -> _Ratio | None:
+    if f.ratio_of is None:
+        return None
+    num = spec.features[f.ratio_of.numerator]
+    den_name = f.ratio_of.denominator
+    names = list(model.feature_names)
+    if den_name not in names:  # a serving spec's feature the model does not use
+        return None
+    den = spec.features[den_name]
+    return _Ratio(num.label, num.unit, names.index(den_name), den.label, den.unit)
 
 
 _SPACES: weakref.WeakKeyDictionary[DecisionModel, tuple[_Actionable, ...]] = (
@@ -484,9 +528,32 @@ def _changes(space: tuple[_Actionable, ...], x0: np.ndarray, row: np.ndarray) ->
             label=a.label,
             from_value=_raw(a, float(x0[a.j])),
             to_value=_raw_required(a, float(row[a.j])),
+            unit=a.unit,
+            parts=None if a.ratio is None else _parts(a, x0, row),
         )
         for a in space
         if not _same(float(row[a.j]), float(x0[a.j]))
+    )
+
+
+def _parts(a: _Actionable, x0: np.ndarray, row: np.ndarray) -> str | None:
+    """A ratio's change as its numerator's amount at the person's own denominator."""
+    r = a.ratio
+    assert r is not None
+    before, after = float(x0[a.j]), float(row[a.j])
+    den0, den1 = float(x0[r.denominator_j]), float(row[r.denominator_j])
+    if den0 != den0 or den1 != den1 or before != before or den0 == 0 or den1 == 0:
+        return None  # no denominator to state the amount at
+    amounts = (
+        f"that is {r.numerator_label} from {_fmt(before * den0, r.numerator_unit)}"
+        f" to {_fmt(after * den1, r.numerator_unit)}"
+    )
+    if den0 == den1:
+        return f"{amounts} at your {r.denominator_label} of {_fmt(den0, r.denominator_unit)}"
+    # the denominator changes too: each amount at its own denominator
+    return (
+        f"{amounts} with your {r.denominator_label} from {_fmt(den0, r.denominator_unit)}"
+        f" to {_fmt(den1, r.denominator_unit)}"
     )
 
 
@@ -506,18 +573,28 @@ def _raw_required(a: _Actionable, code: float) -> float | str:
     return value
 
 
-def _fmt(value: RawValue) -> str:
+def _fmt(value: RawValue, unit: str | None = None) -> str:
+    """A value as a person reads it: ``1,200 EUR``, ``24 months``, ``35%``, ``'rent'``."""
     if value is None:
         return "not given"
     if isinstance(value, str):
         return f"'{value}'"
     if value.is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}".rstrip("0").rstrip(".")
+        text = f"{int(value):,}"
+    else:
+        text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    if unit is None:
+        return text
+    return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
+
+
+def _change_text(c: Change) -> str:
+    text = f"{c.label} from {_fmt(c.from_value, c.unit)} to {_fmt(c.to_value, c.unit)}"
+    return text if c.parts is None else f"{text} ({c.parts})"
 
 
 def _what(changes: tuple[Change, ...]) -> str:
-    parts = [f"{c.label} from {_fmt(c.from_value)} to {_fmt(c.to_value)}" for c in changes]
+    parts = [_change_text(c) for c in changes]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 

@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -74,11 +76,25 @@ class DataSection(_Strict):
         return value
 
 
+class RatioOf(_Strict):
+    """The parts of a ratio feature, each a numeric feature of the spec (e.g. debt / income)."""
+
+    numerator: str = Field(min_length=1)
+    denominator: str = Field(min_length=1)
+
+
 class Feature(_Strict):
-    """One model input: its type, its allowed values, and what a person can do about it."""
+    """One model input: its type, its allowed values, and what a person can do about it.
+
+    ``unit`` (numeric only) is shown with every value a person reads ("1,200 EUR",
+    "24 months"); ``ratio_of`` names the numeric features a ratio feature divides, so
+    recourse can say what a change of the ratio means in the amount people know.
+    """
 
     type: Literal["numeric", "categorical"]
     label: str = Field(min_length=1)
+    unit: str | None = Field(default=None, min_length=1, max_length=24)
+    ratio_of: RatioOf | None = None
     actionable: bool = False
     monotone: Literal["increasing", "decreasing"] | None = None
     min: float | None = None
@@ -86,6 +102,13 @@ class Feature(_Strict):
     categories: list[str] | None = None
     nullable: bool = False
     step: float | None = Field(default=None, gt=0)
+
+    @property
+    def display_label(self) -> str:
+        """The label with its unit, e.g. ``Monthly income (EUR)``, for tables and contributions."""
+        if self.unit is None or self.label.endswith(f"({self.unit})"):
+            return self.label
+        return f"{self.label} ({self.unit})"
 
     @model_validator(mode="after")
     def _consistent(self) -> Feature:
@@ -111,11 +134,21 @@ class Feature(_Strict):
                 )
             if self.min is not None or self.max is not None:
                 raise ValueError("'min'/'max' are only allowed on numeric features")
+            for key in ("unit", "ratio_of"):
+                if getattr(self, key) is not None:
+                    raise ValueError(
+                        f"'{key}' is only allowed on numeric features"
+                        f" (got {key}={getattr(self, key)!r} on a categorical feature)"
+                    )
         return self
 
 
-class Derived(_Strict):
-    """A column computed from a raw column, for audits (e.g. age bands)."""
+UNMAPPED_GROUP = "(unmapped)"
+"""Audit group of a row whose value a ``kind = "map"`` derived column does not map."""
+
+
+class BandsDerived(_Strict):
+    """A numeric column cut into bands, for audits (e.g. age bands): ``[edges[i], edges[i+1])``."""
 
     source: str = Field(min_length=1)
     kind: Literal["bands"] = "bands"
@@ -123,7 +156,7 @@ class Derived(_Strict):
     labels: list[str]
 
     @model_validator(mode="after")
-    def _bands(self) -> Derived:
+    def _bands(self) -> BandsDerived:
         if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
             raise ValueError(f"'edges' must be strictly increasing (got {self.edges})")
         if len(self.labels) != len(self.edges) - 1:
@@ -132,6 +165,79 @@ class Derived(_Strict):
                 f" (got {len(self.labels)})"
             )
         return self
+
+
+class MapDerived(_Strict):
+    """A categorical column's values mapped to groups, for audits (e.g. states to regions).
+
+    ``mapping`` is keyed by group, each listing the source values in it
+    (``West = ["CA", "OR"]``): a group is written once with everything in it, so
+    a reader sees each group whole. A value may be in one group only. Rows whose
+    value no group lists are labelled :data:`UNMAPPED_GROUP` in audits and counted
+    by ``models.sensitive.unmapped_values``.
+    """
+
+    source: str = Field(min_length=1)
+    kind: Literal["map"]
+    mapping: dict[Annotated[str, Field(min_length=1)], list[str]] = Field(min_length=1)
+
+    @field_validator("mapping", mode="before")
+    @classmethod
+    def _groups_list_values(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for group, values in value.items():
+                if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                    raise ValueError(
+                        f"'mapping.{group}' must be a list of the source values in group"
+                        f' {group!r} (mapping is group = ["value", ...]); got {values!r}'
+                    )
+        return value
+
+    @model_validator(mode="after")
+    def _one_group_per_value(self) -> MapDerived:
+        seen: dict[str, str] = {}
+        for group, values in self.mapping.items():
+            if group in (UNMAPPED_GROUP, "(missing)"):
+                raise ValueError(
+                    f"'mapping' group {group!r} is reserved for rows the map does not cover;"
+                    " choose another group name"
+                )
+            if not values:
+                raise ValueError(f"'mapping.{group}' must list at least one source value (got [])")
+            for value in values:
+                if value in seen:
+                    where = "twice in" if seen[value] == group else f"in {seen[value]!r} and"
+                    raise ValueError(
+                        f"'mapping': value {value!r} is {where} {group!r}; a value may belong"
+                        " to one group only"
+                    )
+                seen[value] = group
+        return self
+
+    @property
+    def labels(self) -> list[str]:
+        """The groups, in the order the spec writes them (rows outside them are unmapped)."""
+        return list(self.mapping)
+
+    def group_of(self) -> dict[str, str]:
+        """Source value → group."""
+        return {v: group for group, values in self.mapping.items() for v in values}
+
+
+def _derived_kind(value: Any) -> str:
+    kind = value.get("kind", "bands") if isinstance(value, dict) else getattr(value, "kind", None)
+    return f"kind={kind}"
+
+
+Derived = Annotated[
+    Annotated[BandsDerived, Tag("kind=bands")] | Annotated[MapDerived, Tag("kind=map")],
+    Discriminator(
+        _derived_kind,
+        custom_error_type="derived_kind",
+        custom_error_message="'kind' must be one of ['bands', 'map']",
+    ),
+]
+"""A column computed from a raw column, for audits: ``kind = "bands"`` (default) or ``"map"``."""
 
 
 class Sensitive(_Strict):
@@ -286,24 +392,54 @@ class Policy(_Strict):
 _GENERIC_REASONS = ("internal standard", "score too low", "insufficient score", "policy criteria")
 
 
+DEFAULT_TEXT_KEY = "default"
+"""Key of a per-value reason text table that covers the values it does not name (and missing)."""
+
+ReasonText = str | dict[str, str]
+
+
 class ReasonCode(_Strict):
-    """A principal reason tied to specific features, with text for each direction."""
+    """A principal reason tied to specific features, with text for each direction.
+
+    A text is one string, or a table keyed by the values of the code's first
+    categorical feature (``[reasons.codes.REC01.adverse]`` ``yes = "..."``), so a
+    person is told about the value they have. ``default`` covers values the table
+    does not name and a missing value.
+    """
 
     features: list[str] = Field(min_length=1)
-    adverse: str = Field(min_length=10)
-    favourable: str = Field(min_length=10)
+    adverse: ReasonText
+    favourable: ReasonText
 
     @field_validator("adverse", "favourable")
     @classmethod
-    def _specific(cls, value: str) -> str:
-        low = value.lower()
-        generic = [g for g in _GENERIC_REASONS if g in low]
-        if generic:
-            raise ValueError(
-                f"reason text must name a specific factor, not a generic one like {generic[0]!r}"
-                f" (got {value!r})"
-            )
+    def _specific(cls, value: ReasonText) -> ReasonText:
+        texts = value.items() if isinstance(value, dict) else [(None, value)]
+        if isinstance(value, dict) and not value:
+            raise ValueError("a per-value text table needs at least one entry (got {})")
+        for key, text in texts:
+            where = "" if key is None else f" for value {key!r}"
+            if len(text.strip()) < 10:
+                raise ValueError(
+                    f"reason text{where} must have at least 10 characters (got {text!r})"
+                )
+            low = text.lower()
+            generic = [g for g in _GENERIC_REASONS if g in low]
+            if generic:
+                raise ValueError(
+                    f"reason text{where} must name a specific factor, not a generic one like"
+                    f" {generic[0]!r} (got {text!r})"
+                )
         return value
+
+    def text(self, direction: Literal["adverse", "favourable"], value: str | None) -> str:
+        """The text for a person whose keying feature has ``value`` (None: missing)."""
+        found = self.adverse if direction == "adverse" else self.favourable
+        if isinstance(found, str):
+            return found
+        if value is not None and value in found:
+            return found[value]
+        return found[DEFAULT_TEXT_KEY]  # the spec validator guarantees it when needed
 
 
 class ReasonCatalogue(_Strict):
@@ -449,6 +585,7 @@ class DecisionSpec(_Strict):
                 f"model.mitigation_attribute must be one of {self.sensitive.attributes}"
                 f" (got {m_attr!r})"
             )
+        self._check_ratios()
         self._check_policy_and_reasons()
         self._check_review()
         return self
@@ -530,6 +667,92 @@ class DecisionSpec(_Strict):
                     f"reasons: features {uncovered} have no reason code; every model feature"
                     " needs one so every adverse reason maps to a real factor"
                 )
+            for code, reason in self.reasons.codes.items():
+                self._check_reason_tables(code, reason)
+
+    def _check_ratios(self) -> None:
+        for name, feat in self.features.items():
+            if feat.ratio_of is None:
+                continue
+            for part in ("numerator", "denominator"):
+                other = getattr(feat.ratio_of, part)
+                numeric = [n for n, f in self.features.items() if f.type == "numeric" and n != name]
+                if other not in numeric:
+                    raise ValueError(
+                        f"key 'features.{name}.ratio_of.{part}': must name another numeric"
+                        f" feature, one of {numeric} (got {other!r})"
+                    )
+
+    def reason_feature(self, code: str) -> str | None:
+        """The feature whose value chooses a per-value text of ``code``: its first categorical one."""
+        assert self.reasons is not None
+        for f in self.reasons.codes[code].features:
+            if self.features[f].type == "categorical":
+                return f
+        return None
+
+    def _check_reason_tables(self, code: str, reason: ReasonCode) -> None:
+        for direction in ("adverse", "favourable"):
+            table = getattr(reason, direction)
+            if not isinstance(table, dict):
+                continue
+            key = f"reasons.codes.{code}.{direction}"
+            by = self.reason_feature(code)
+            if by is None:
+                raise ValueError(
+                    f"key '{key}': a per-value table needs a categorical feature in the code,"
+                    f" but {reason.features} are all numeric; write one text (got keys"
+                    f" {sorted(table)})"
+                )
+            feat = self.features[by]
+            cats = list(feat.categories or ())
+            allowed = [*cats, DEFAULT_TEXT_KEY] if DEFAULT_TEXT_KEY not in cats else cats
+            unknown = [k for k in table if k not in allowed]
+            if unknown:
+                raise ValueError(
+                    f"key '{key}.{unknown[0]}': not a value of feature {by!r}; allowed keys:"
+                    f" {allowed} (got {unknown[0]!r})"
+                )
+            if DEFAULT_TEXT_KEY in table and DEFAULT_TEXT_KEY not in cats:
+                continue
+            missing = [c for c in cats if c not in table]
+            if missing:
+                raise ValueError(
+                    f"key '{key}': no text for value(s) {missing} of feature {by!r}; write"
+                    f" one for each of {cats}, or a '{DEFAULT_TEXT_KEY}' text for the rest"
+                    f" (got keys {list(table)})"
+                )
+            if feat.nullable:
+                raise ValueError(
+                    f"key '{key}': feature {by!r} may be missing, and a person with no value"
+                    f" needs a text too; add '{DEFAULT_TEXT_KEY}' (got keys {list(table)})"
+                )
+
+    def warnings(self) -> list[str]:
+        """Things the spec allows but a person may be misled by; each names the key.
+
+        Today: a code whose only feature is categorical with one text for all its
+        values, which may describe a value the person does not have.
+        """
+        found: list[str] = []
+        if self.reasons is None:
+            return found
+        for code, reason in self.reasons.codes.items():
+            if len(reason.features) != 1:
+                continue
+            feat = self.features[reason.features[0]]
+            if feat.type != "categorical":
+                continue
+            for direction in ("adverse", "favourable"):
+                if isinstance(getattr(reason, direction), str):
+                    found.append(
+                        f"key 'reasons.codes.{code}.{direction}': one text for every value of"
+                        f" categorical feature {reason.features[0]!r} (values:"
+                        f" {', '.join(feat.categories or ())}); write one per value"
+                        f" ({direction}.<value> = ...) so a person is never told about the"
+                        " value they do not have"
+                    )
+        return found
 
     # ---- derived facts -------------------------------------------------
     @property
@@ -564,7 +787,8 @@ class DecisionSpec(_Strict):
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if not str(p).startswith(("function-", "literal["))]
+    # "kind=..." is the tag of a derived column's kind in the union of kinds
+    parts = [str(p) for p in loc if not str(p).startswith(("function-", "literal[", "kind="))]
     # pydantic puts the model-validator name and union member tags in loc
     parts = [p for p in parts if p not in {"str", "int", "bool", "float"}]
     return ".".join(parts) or "(top level)"
@@ -575,8 +799,12 @@ def _format_error(err: Any) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "missing":
         return f"key '{path}': is required but missing"
+    if err["type"] == "derived_kind" and isinstance(err.get("input"), dict):
+        return f"key '{path}.kind': {msg}; got {err['input'].get('kind')!r}"
     if err["type"] == "extra_forbidden":
         return f"key '{path}': unknown key (not allowed here); got {err['input']!r}"
+    if path == "(top level)" and msg.startswith("key '"):
+        return msg  # a cross-check that names its own key
     got = err.get("input")
     shown = "" if isinstance(got, dict) or "got" in msg else f"; got {got!r}"
     return f"key '{path}': {msg}{shown}"

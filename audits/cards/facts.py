@@ -840,9 +840,30 @@ def _reason_codes(reasons: dict[str, Any], reference: str | None) -> ReasonCodes
         version=None if reasons.get("version") is None else str(reasons["version"]),
         reference=reference,
         codes=[
-            ReasonCodeEntry.model_validate({"code": code, **entry}) for code, entry in codes.items()
+            ReasonCodeEntry.model_validate(
+                {
+                    "code": code,
+                    **entry,
+                    "adverse": _reason_text(entry.get("adverse")),
+                    "favourable": _reason_text(entry.get("favourable")),
+                }
+            )
+            for code, entry in codes.items()
         ],
     )
+
+
+def _reason_text(text: Any) -> str:
+    """A code's text as the card prints it: per-value texts as ``value: text``, one per line.
+
+    Examples
+    --------
+    >>> _reason_text({"yes": "You have default records", "no": "You have none"})
+    'yes: You have default records\\nno: You have none'
+    """
+    if isinstance(text, dict):
+        return "\n".join(f"{value}: {t}" for value, t in text.items())
+    return "" if text is None else str(text)
 
 
 def _groups_by_attribute(report: AuditReport | None) -> dict[str, list[str]]:

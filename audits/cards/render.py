@@ -338,7 +338,7 @@ def card_view(card: ModelCard) -> CardView:
             "reasons",
             ("Code", "Features", "Adverse", "Favourable"),
             [
-                [r.code, ", ".join(r.features), r.adverse, r.favourable]
+                [r.code, ", ".join(r.features), _one_line(r.adverse), _one_line(r.favourable)]
                 for r in card.reason_codes.codes
             ],
             empty="No reason codes.",
@@ -568,6 +568,11 @@ def _groups(rows: list[FairnessRow], empty: str, name: str = "groups") -> Table:
         empty=empty,
         numeric=frozenset({2, 3, 4, 5, 6, 7}),
     )
+
+
+def _one_line(text: str) -> str:
+    """A reason text in one table cell: per-value texts (one per line in the card) joined by "; "."""
+    return "; ".join(line for line in text.splitlines() if line.strip())
 
 
 def _policy_lines(policy: dict[str, Any]) -> list[str]:
