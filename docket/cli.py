@@ -140,16 +140,52 @@ def audit(
     Exit status: 0 PASS, 1 FAIL, 3 INSUFFICIENT_DATA, 2 usage error.
     """
     from audits.audit import run_audit
-    from docket.usecases import resolve_spec
+    from docket.usecases import require_registered, resolve_spec
+    from models import registry
     from models.settings import Settings
 
     if version is not None and alias is not None:
         typer.echo("error: give --version or --alias, not both", err=True)
         raise typer.Exit(code=2)
     spec = resolve_spec(use_case)
-    report = run_audit(spec, Settings.from_env(), version=version, alias=alias, progress=progress)
-    emit(report.model_dump(mode="json"), as_json, _audit_lines)
+    settings = Settings.from_env()
+    client = registry.connect(settings)
+    require_registered(client, use_case, spec.name)
+    report = run_audit(spec, settings, version=version, alias=alias, progress=progress)
+    where = _report_location(client, report.run_id, report.audit_id)
+    for line in where["lines"]:
+        progress(line)
+    emit(
+        {**report.model_dump(mode="json"), "report_html": where["report_html"]},
+        as_json,
+        _audit_lines,
+    )
     raise typer.Exit(code=AUDIT_EXIT[report.outcome])
+
+
+def _report_location(client: Any, run_id: str, audit_id: str) -> dict[str, Any]:
+    """Where an audit's HTML report is: its file, and the MLflow UI page showing it."""
+    from docket.cli_ui import run_page_url
+    from models import registry
+
+    found = registry.run_artifact(client, run_id, f"audits/{audit_id}/report.html")
+    page = run_page_url(found.experiment_id, run_id, found.artifact_path)
+    shown = str(found.local_path) if found.local_path is not None else found.uri
+    return {
+        "report_html": {
+            "path": None if found.local_path is None else str(found.local_path),
+            "artifact_uri": found.uri,
+            "artifact_path": found.artifact_path,
+            "experiment_id": found.experiment_id,
+            "run_id": run_id,
+            "ui_command": "docket ui",
+            "ui_page": page,
+        },
+        "lines": [
+            f"HTML report: {shown}",
+            f"in the MLflow UI: run 'docket ui' (same DOCKET_HOME), then open {page}",
+        ],
+    }
 
 
 TokenOption = Annotated[
@@ -252,10 +288,9 @@ def _promote_on_pass(
 
     from audits.promotion import PromotionRefused, event_dict
     from audits.promotion import promote as do_promote
-    from docket.usecases import resolve_spec
     from models.settings import Settings
 
-    spec = resolve_spec(use_case)
+    spec = _trained_spec(use_case)
     who = requested_by or os.environ.get("DOCKET_USER") or os.environ.get("USER") or ""
     if not who.strip():
         _usage("--requested-by is required (no $USER to default to)")
@@ -274,15 +309,25 @@ def _promote_on_pass(
     )
 
 
+def _trained_spec(use_case: str) -> Any:
+    """The spec of a use case given by name or path, which must have a registered model."""
+    from docket.usecases import require_registered, resolve_spec
+    from models import registry
+    from models.settings import Settings
+
+    spec = resolve_spec(use_case)
+    require_registered(registry.connect(Settings.from_env()), use_case, spec.name)
+    return spec
+
+
 def _request_waiver(
     use_case: str, version: str, justification: str, reason: str, token: str | None, as_json: bool
 ) -> None:
-    from docket.usecases import resolve_spec
     from models.settings import Settings
     from serving.access import AccessDenied
     from serving.access.waivers import WaiverRefused, request_waiver_as
 
-    spec = resolve_spec(use_case)
+    spec = _trained_spec(use_case)
     store = _log_store()
     who = _person_from_token(token, store, "a waiver request")
     try:
@@ -332,17 +377,19 @@ def _approve_waiver(request_id: str, token: str | None, note: str, as_json: bool
 @app.command()
 @user_errors
 def history(
-    use_case: Annotated[str, typer.Argument(help="Use-case name")],
+    use_case: Annotated[str, typer.Argument(help="Use-case name or path to a spec .toml")],
     as_json: JsonFlag = False,
 ) -> None:
     """Every promotion, waiver and rollback of a use case: who, when and why."""
     from audits.promotion import event_dict
     from audits.promotion import history as load_history
+    from docket.usecases import require_registered
     from models import registry
     from models.settings import Settings
 
     client = registry.connect(Settings.from_env())
-    registry.require_model(client, use_case)
+    # the history is the registry's alone: a name works even if its spec file has moved
+    use_case = require_registered(client, use_case)
     events = [event_dict(e) for e in load_history(client, use_case)]
 
     def human(es: list[dict[str, Any]]) -> str:
@@ -372,14 +419,13 @@ def card(
     """Print the model card of a version (Model Card Toolkit fields in JSON)."""
     from audits.card_source import card_for_version
     from audits.cards import card_json, render_html, render_markdown
-    from docket.usecases import resolve_spec
     from models import registry
     from models.settings import Settings
 
     if fmt not in ("md", "html", "json"):
         typer.echo(f"error: --format must be one of ['md', 'html', 'json']; got {fmt!r}", err=True)
         raise typer.Exit(code=2)
-    spec = resolve_spec(use_case)
+    spec = _trained_spec(use_case)
     client = registry.connect(Settings.from_env())
     if version is None:
         version = registry.alias_version(client, spec.name, registry.CHAMPION)
@@ -784,14 +830,31 @@ def _desk() -> Any:
     return ReviewDesk(_log_store(), lambda _: None)
 
 
+def _review_use_case(given: str | None) -> str | None:
+    """The use case's name for a --use-case given as a name or a path; unknown names refused."""
+    from docket.usecases import UnknownUseCase, use_case_name, use_cases
+
+    if given is None:
+        return None
+    name = use_case_name(given)
+    if name != given:
+        return name  # read from the spec file at that path
+    known = use_cases()
+    if name not in known:
+        raise UnknownUseCase(name, sorted(known))
+    return name
+
+
 @review_app.command("stats")
 @user_errors
 def review_stats(
-    use_case: Annotated[str | None, typer.Option(help="Only this use case.")] = None,
+    use_case: Annotated[
+        str | None, typer.Option(help="Only this use case (name or path to a spec .toml).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Per reviewer: cases, agreement rate with the model, overrides by reason, median time."""
-    rows = [s.model_dump(mode="json") for s in _desk().stats(use_case=use_case)]
+    rows = [s.model_dump(mode="json") for s in _desk().stats(use_case=_review_use_case(use_case))]
 
     def human(found: list[dict[str, Any]]) -> str:
         if not found:
@@ -816,11 +879,13 @@ def review_stats(
 @review_app.command("overdue")
 @user_errors
 def review_overdue(
-    use_case: Annotated[str | None, typer.Option(help="Only this use case.")] = None,
+    use_case: Annotated[
+        str | None, typer.Option(help="Only this use case (name or path to a spec .toml).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Every unresolved case past its deadline, with how long it is overdue."""
-    rows = [c.model_dump(mode="json") for c in _desk().overdue(use_case=use_case)]
+    rows = [c.model_dump(mode="json") for c in _desk().overdue(use_case=_review_use_case(use_case))]
 
     def human(found: list[dict[str, Any]]) -> str:
         if not found:
@@ -844,4 +909,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # commands kept in their own modules register themselves on `app` when imported
-from docket import cli_alternatives, cli_simulate, cli_spec  # noqa: E402, F401  (they register commands)
+from docket import cli_alternatives, cli_simulate, cli_spec, cli_ui  # noqa: E402, F401  (they register commands)

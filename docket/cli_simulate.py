@@ -185,11 +185,12 @@ def run_simulation(
         simulate,
     )
     from audits.simulation_plot import simulation_png
-    from docket.usecases import resolve_spec
+    from docket.usecases import require_registered, resolve_spec
     from models import registry
     from models.settings import Settings
 
     spec = resolve_spec(use_case)
+    require_registered(registry.connect(Settings.from_env()), use_case, spec.name)
     swept = None if sweep is None else parse_sweep(sweep)
     settings_list = policy_settings(
         spec.policy,

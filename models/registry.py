@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import mlflow
 import pandas as pd
@@ -40,16 +43,84 @@ def connect(settings: Settings) -> MlflowClient:
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
-def require_model(client: MlflowClient, use_case: str) -> None:
-    """Raise :class:`RegistryError` naming the registered use cases if ``use_case`` is not one."""
+def is_registered(client: MlflowClient, use_case: str) -> bool:
     try:
         client.get_registered_model(use_case)
     except MlflowException:
-        names = sorted(m.name for m in client.search_registered_models())
+        return False
+    return True
+
+
+def registered_names(client: MlflowClient) -> list[str]:
+    return sorted(registered_spec_paths_of(client))
+
+
+def registered_spec_paths_of(client: MlflowClient) -> dict[str, str | None]:
+    """Every registered use case and the spec file it was last trained from (None: unrecorded)."""
+    found: dict[str, str | None] = {}
+    token: str | None = None
+    while True:
+        page = client.search_registered_models(max_results=1000, page_token=token)
+        for m in page:
+            found[m.name] = (m.tags or {}).get(tags.SPEC_PATH)
+        token = page.token
+        if not token:
+            return found
+
+
+def registered_spec_paths(settings: Settings) -> dict[str, str | None]:
+    """As :func:`registered_spec_paths_of`, without creating a store that does not exist yet."""
+    store = urlparse(settings.tracking_uri)
+    if store.scheme == "sqlite" and not Path(url2pathname(store.path[1:])).is_file():
+        return {}  # nothing trained here yet: no use case is known from the registry
+    return registered_spec_paths_of(connect(settings))
+
+
+def require_model(client: MlflowClient, use_case: str) -> None:
+    """Raise :class:`RegistryError` naming the registered use cases if ``use_case`` is not one."""
+    if not is_registered(client, use_case):
+        names = registered_names(client)
         raise RegistryError(
             f"use case {use_case!r} has no registered model; registered: {names or '(none)'}"
-            " (run 'docket train' first)"
-        ) from None
+            f" (train it first: docket train {use_case}, or docket train path/to/spec.toml)"
+        )
+
+
+@dataclass(frozen=True)
+class RunArtifact:
+    """Where an artifact of a run is: its URI, and its file when the store is local."""
+
+    experiment_id: str
+    run_id: str
+    artifact_path: str
+    uri: str
+    local_path: Path | None  # None: not a local file, or not there
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "experiment_id": self.experiment_id,
+            "run_id": self.run_id,
+            "artifact_path": self.artifact_path,
+            "uri": self.uri,
+            "local_path": None if self.local_path is None else str(self.local_path),
+        }
+
+
+def run_artifact(client: MlflowClient, run_id: str, artifact_path: str) -> RunArtifact:
+    info = client.get_run(run_id).info
+    root = str(info.artifact_uri).rstrip("/")
+    parsed = urlparse(root)
+    local: Path | None = None
+    if parsed.scheme in ("", "file"):
+        candidate = Path(url2pathname(parsed.path)) / artifact_path
+        local = candidate if candidate.is_file() else None
+    return RunArtifact(
+        experiment_id=str(info.experiment_id),
+        run_id=run_id,
+        artifact_path=artifact_path,
+        uri=f"{root}/{artifact_path}",
+        local_path=local,
+    )
 
 
 def get_version(
