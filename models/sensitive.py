@@ -29,8 +29,9 @@ def _source(frame: pd.DataFrame, name: str, derived: str) -> pd.Series:
 
 def _mapped(d: MapDerived, col: pd.Series) -> pd.Series:
     groups = d.group_of()
-    text = col.map(lambda v: None if pd.isna(v) else _as_text(v))
-    labels = text.map(lambda v: MISSING_GROUP if v is None else groups.get(v, UNMAPPED_GROUP))
+    labels = col.map(
+        lambda v: MISSING_GROUP if pd.isna(v) else groups.get(_as_text(v), UNMAPPED_GROUP)
+    )
     return labels.astype(str)
 
 

@@ -54,6 +54,17 @@ def _code_totals(r: Rationale, catalogue: Any) -> dict[str, float]:
     return {code: sum(by_feature[f] for f in rc.features) for code, rc in catalogue.codes.items()}
 
 
+def _expected_text(spec: Any, code: Any, r: Rationale) -> str:
+    """The code's text for this person: a per-value table is looked up by the value of the
+    first categorical feature the code lists, ``default`` for a value it does not name."""
+    table = code.adverse if r.adverse else code.favourable
+    if isinstance(table, str):
+        return table
+    by = next(f for f in code.features if spec.features[f].type == "categorical")
+    value = {c.feature: c.value for c in r.contributions}[by]
+    return table[value] if value in table else table["default"]
+
+
 def _lower_first(text: str) -> str:
     if len(text) > 1 and text[0].isupper() and not text[1].isupper():
         return text[0].lower() + text[1:]
@@ -74,7 +85,7 @@ def _check_reasons(r: Rationale, model: Any) -> None:
         low = reason.text.lower()
         assert not any(g in low for g in _GENERIC_REASONS), reason.text
         expected = catalogue.codes[reason.code]
-        assert reason.text == (expected.adverse if r.adverse else expected.favourable)
+        assert reason.text == _expected_text(model.spec, expected, r)
         assert _lower_first(reason.text) in r.summary
     assert len({x.code for x in r.reasons}) == len(r.reasons)
     outcome = f"{model.spec.data.target} = {model.spec.data.favourable}"
@@ -163,8 +174,9 @@ def test_catalogues_hold_no_generic_reason(shipped: dict, use_case: str) -> None
     catalogue = shipped[use_case].spec.reasons
     assert catalogue is not None
     for code in catalogue.codes.values():
-        for text in (code.adverse, code.favourable):
-            assert not any(g in text.lower() for g in _GENERIC_REASONS), text
+        for table in (code.adverse, code.favourable):
+            for text in table.values() if isinstance(table, dict) else [table]:
+                assert not any(g in text.lower() for g in _GENERIC_REASONS), text
 
 
 @pytest.mark.parametrize("use_case", USE_CASES)
@@ -276,7 +288,7 @@ def test_with_a_reference_the_same_stub_decline_gets_adverse_reasons(shipped: di
     }
     expected = sorted(by_code, key=lambda c: by_code[c])[:MAX_REASONS]
     assert [x.code for x in r.reasons] == expected
-    assert [x.text for x in r.reasons] == [catalogue[c].adverse for c in expected]
+    assert [x.text for x in r.reasons] == [_expected_text(spec, catalogue[c], r) for c in expected]
     _check_reasons(r, stub)
 
 
@@ -418,7 +430,9 @@ def test_adverse_case_with_every_factor_above_average_gets_only_adverse_reasons(
     # then every principal reason lowered the score and carries its adverse text
     assert 1 <= len(r.reasons) <= MAX_REASONS
     assert all(x.contribution < 0 for x in r.reasons)
-    assert [x.text for x in r.reasons] == [spec.reasons.codes[x.code].adverse for x in r.reasons]
+    assert [x.text for x in r.reasons] == [
+        _expected_text(spec, spec.reasons.codes[x.code], r) for x in r.reasons
+    ]
     assert [x.contribution for x in r.reasons] == sorted(x.contribution for x in r.reasons)
     # and the contributions add up exactly to the model's own log-odds
     total = r.base_value + sum(c.contribution for c in r.contributions)
