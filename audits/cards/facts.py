@@ -504,7 +504,9 @@ def _ethics(
     for attr in spec.sensitive.attributes:
         derived = spec.derived.get(attr)
         name = f"Sensitive attribute '{attr}'" + (
-            f" (bands of '{derived.source}')" if derived else ""
+            f" ({'bands' if derived.kind == 'bands' else 'groups'} of '{derived.source}')"
+            if derived
+            else ""
         )
         if attr in allowed:
             mitigation = (
