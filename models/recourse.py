@@ -545,15 +545,15 @@ def _parts(a: _Actionable, x0: np.ndarray, row: np.ndarray) -> str | None:
     if den0 != den0 or den1 != den1 or before != before or den0 == 0 or den1 == 0:
         return None  # no denominator to state the amount at
     amounts = (
-        f"that is {r.numerator_label} from {_fmt(before * den0, r.numerator_unit)}"
-        f" to {_fmt(after * den1, r.numerator_unit)}"
+        f"that is {r.numerator_label} from {format_value(before * den0, r.numerator_unit)}"
+        f" to {format_value(after * den1, r.numerator_unit)}"
     )
     if den0 == den1:
-        return f"{amounts} at your {r.denominator_label} of {_fmt(den0, r.denominator_unit)}"
+        return f"{amounts} at your {r.denominator_label} of {format_value(den0, r.denominator_unit)}"
     # the denominator changes too: each amount at its own denominator
     return (
-        f"{amounts} with your {r.denominator_label} from {_fmt(den0, r.denominator_unit)}"
-        f" to {_fmt(den1, r.denominator_unit)}"
+        f"{amounts} with your {r.denominator_label} from {format_value(den0, r.denominator_unit)}"
+        f" to {format_value(den1, r.denominator_unit)}"
     )
 
 
@@ -573,7 +573,7 @@ def _raw_required(a: _Actionable, code: float) -> float | str:
     return value
 
 
-def _fmt(value: RawValue, unit: str | None = None) -> str:
+def format_value(value: RawValue, unit: str | None = None) -> str:
     """A value as a person reads it: ``1,200 EUR``, ``24 months``, ``35%``, ``'rent'``."""
     if value is None:
         return "not given"
@@ -589,7 +589,7 @@ def _fmt(value: RawValue, unit: str | None = None) -> str:
 
 
 def _change_text(c: Change) -> str:
-    text = f"{c.label} from {_fmt(c.from_value, c.unit)} to {_fmt(c.to_value, c.unit)}"
+    text = f"{c.label} from {format_value(c.from_value, c.unit)} to {format_value(c.to_value, c.unit)}"
     return text if c.parts is None else f"{text} ({c.parts})"
 
 

@@ -37,6 +37,7 @@ known_biases = "Group B's outcomes are shifted down by {disparity} in log-odds, 
 [features.income]
 type = "numeric"
 label = "Monthly income"
+unit = "EUR"
 min = 0
 max = 20000
 monotone = "increasing"
@@ -46,6 +47,7 @@ step = 100
 [features.debt]
 type = "numeric"
 label = "Outstanding debt"
+unit = "EUR"
 min = 0
 max = 50000
 monotone = "decreasing"

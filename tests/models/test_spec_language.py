@@ -19,10 +19,10 @@ from models.recourse import (
     Change,
     RecourseBuilder,
     _Actionable,
-    _fmt,
     _found_message,
     _parts,
     _Ratio,
+    format_value,
 )
 from models.sensitive import sensitive_labels, unmapped_values
 from models.spec import DecisionSpec, MapDerived, SpecError, load_spec, parse_spec
@@ -313,13 +313,13 @@ def test_display_label_carries_the_unit_once() -> None:
 
 
 def test_values_are_shown_with_their_units() -> None:
-    assert _fmt(1200.0, "EUR") == "1,200 EUR"
-    assert _fmt(1450.5, "EUR") == "1,450.5 EUR"
-    assert _fmt(24.0, "months") == "24 months"
-    assert _fmt(35.0, "%") == "35%"
-    assert _fmt(0.45) == "0.45"
-    assert _fmt("rent", "EUR") == "'rent'"
-    assert _fmt(None, "EUR") == "not given"
+    assert format_value(1200.0, "EUR") == "1,200 EUR"
+    assert format_value(1450.5, "EUR") == "1,450.5 EUR"
+    assert format_value(24.0, "months") == "24 months"
+    assert format_value(35.0, "%") == "35%"
+    assert format_value(0.45) == "0.45"
+    assert format_value("rent", "EUR") == "'rent'"
+    assert format_value(None, "EUR") == "not given"
 
 
 def test_a_ratio_change_is_stated_as_the_amount_at_the_persons_denominator() -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from models.recourse import Recourse
+from models.recourse import Recourse, format_value
 from models.spec import DecisionSpec
 from serving.access import allow
 from serving.console.charts import Step, Waterfall, value_text, waterfall
@@ -179,6 +179,7 @@ def _case(case_id: str, request: Request, *, open_now: bool) -> Response:
         chart=None if opened is None else chart_of(opened, spec),
         recourse=recourse,
         shown=value_text,
+        with_unit=format_value,
         events=events,
         flash=_CASE_FLASH.get("opened" if open_now else request.query_params.get("done", "")),
     )

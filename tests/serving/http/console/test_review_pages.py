@@ -289,3 +289,20 @@ def test_the_json_route_opens_and_logs_through_the_same_function(console: Consol
     assert [(e.digest["reader"], e.digest["purpose"]) for e in reads] == [
         ("Jo Json", f"review of case {case_id}")
     ]
+
+
+def test_the_recourse_table_shows_values_with_their_units(console: Console) -> None:
+    # given: an opened case whose recourse changes a feature with a unit
+    client, case_id, made = _claimed(console)
+    shown = _post(client, f"/console/cases/{case_id}/open", f"/console/cases/{case_id}").text
+    spec = console.engine.served(USE_CASE).spec
+    recourse = made["recourse"]
+    changes = recourse["changes"] if recourse["found"] else recourse["best_attempt"]
+    with_unit = [c for c in changes if spec.features[c["feature"]].unit]
+    assert with_unit, changes  # the synthetic spec's income and debt are in EUR
+    # then: each value is written with its unit, as a person reads it
+    for change in with_unit:
+        unit = spec.features[change["feature"]].unit
+        for value in (change["from_value"], change["to_value"]):
+            number = f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}"
+            assert f"<td>{number} {unit}</td>" in shown
