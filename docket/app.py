@@ -21,7 +21,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-spec_app = typer.Typer(help="Decision specs: list and validate.", no_args_is_help=True)
+spec_app = typer.Typer(
+    help="Decision specs: draft one from data, list, validate (against the data too).",
+    no_args_is_help=True,
+)
 app.add_typer(spec_app, name="spec")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")]

@@ -52,6 +52,7 @@ def spec_validate(
         "name": spec.name,
         "spec_hash": spec.spec_hash(),
         "features": spec.feature_names,
+        "warnings": spec.warnings(),
     }
     if data:
         from training.data_check import check_data
@@ -61,6 +62,7 @@ def spec_validate(
 
     def human(r: dict[str, Any]) -> str:
         lines = [f"{r['name']}: valid (spec hash {r['spec_hash'][:12]})"]
+        lines += [f"warning: {w}" for w in r["warnings"]]
         if "data" in r:
             lines += _data_lines(r["data"])
         return "\n".join(lines)

@@ -114,3 +114,26 @@ def test_from_init_to_an_audit_through_the_commands(
     version = json.loads(trained.stdout)["version"]
     audit = runner.invoke(app, ["audit", str(out), "--version", version])
     assert audit.exit_code in (0, 1, 3), audit.output
+
+
+def test_validate_warns_when_a_categorical_code_has_one_text(tmp_path: Path) -> None:
+    from training.synthetic import write_synthetic
+
+    path = write_synthetic(tmp_path / "s", rows=300, seed=1)
+    text = path.read_text().replace(
+        'features = ["years_employed", "employment"]\nadverse = "Your employment history is short'
+        ' or not permanent"\nfavourable = "Your employment history is long or permanent"',
+        'features = ["years_employed"]\nadverse = "Your time in employment is short"\n'
+        'favourable = "Your time in employment is long"\n\n[reasons.codes.EMT01]\n'
+        'features = ["employment"]\nadverse = "Your employment is not permanent"\n'
+        'favourable = "Your employment is permanent"',
+    )
+    assert "EMT01" in text
+    path.write_text(text)
+    done = runner.invoke(app, ["spec", "validate", str(path)])
+    assert done.exit_code == 0, done.output
+    warning = next(line for line in done.stdout.splitlines() if line.startswith("warning:"))
+    assert "key 'reasons.codes.EMT01.adverse'" in warning
+    assert "'employment'" in warning
+    as_json = json.loads(runner.invoke(app, ["spec", "validate", str(path), "--json"]).stdout)
+    assert len(as_json["warnings"]) == 2  # the adverse and the favourable text
