@@ -63,7 +63,8 @@ from models import registry, tags
 from models.settings import Settings
 from models.spec import DecisionSpec
 from training import tracking
-from training.data import DataError, Dataset, load_dataset
+from training.data import DataError, Dataset
+from training.data_check import load_checked
 from training.proxies import proxy_scores, ranked_features
 from training.split import SplitIndices, split_rows
 from training.train import TrainResult, fit_variant, scores_digest, train_use_case
@@ -401,7 +402,7 @@ def run_search(
     gate = spec.gate
     started = time.perf_counter()
     progress(f"[{spec.name}] loading data from {spec.data.source}")
-    dataset = load_dataset(spec)
+    dataset = load_checked(spec)
     split = split_rows(dataset.y, spec.model.split, spec.model.seed)
     rows = _test_rows(dataset, split)
     proxies = proxy_scores(spec, dataset, split)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from models.spec import UNMAPPED_GROUP, BandsDerived, DecisionSpec, MapDerived
-from training.data import DataError, read_table, resolve_path
+from training.data import DataError, Dataset, read_table, resolve_path, validate_frame
 
 Severity = Literal["error", "warning"]
 
@@ -442,3 +442,15 @@ def number_text(x: float) -> str:
     if float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
     return repr(float(x))
+
+
+def load_checked(spec: DecisionSpec) -> Dataset:
+    """The spec's data, after :func:`check_data` found no error (else a DataError listing all).
+
+    Training and the alternatives search load their data through this, so every
+    mismatch is reported at once, before anything is fitted.
+    """
+    checked = check_data(spec)
+    checked.raise_for_errors(spec.name)
+    assert checked.frame is not None
+    return validate_frame(spec, checked.frame, checked.source)

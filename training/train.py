@@ -16,8 +16,8 @@ from models.metrics import performance
 from models.settings import Settings
 from models.spec import DecisionSpec
 from training import tracking
-from training.data import DataError, Dataset, validate_frame
-from training.data_check import check_data
+from training.data import DataError, Dataset
+from training.data_check import load_checked
 from training.fit import fit_decision_model
 from training.mitigation import mitigate
 from training.split import SplitIndices, split_rows
@@ -158,10 +158,7 @@ def train_use_case(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     progress(f"[{spec.name}] loading data from {spec.data.source}")
-    checked = check_data(spec)  # every mismatch at once, before anything is fitted
-    checked.raise_for_errors(spec.name)
-    assert checked.frame is not None
-    dataset = validate_frame(spec, checked.frame, checked.source)
+    dataset = load_checked(spec)  # every mismatch at once, before anything is fitted
     for line in dataset.report.summary_lines():
         progress(f"[{spec.name}]   {line}")
     timings["load"] = time.perf_counter() - t0
