@@ -68,3 +68,22 @@ def user_errors(func: F) -> F:
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def operator_name(by: str | None) -> str:
+    """Who runs the command, as the ledger records it: ``--by``, else the OS user."""
+    import getpass
+
+    if by is not None:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        typer.echo("error: --by is required: the OS user name could not be found", err=True)
+        raise typer.Exit(code=2) from None
+
+
+ByOption = Annotated[
+    str | None,
+    typer.Option(help="Who runs this, as recorded in the ledger (default: the OS user)."),
+]

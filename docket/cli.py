@@ -12,7 +12,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from docket.app import JsonFlag, app, emit, progress, user_errors
+from docket.app import ByOption, JsonFlag, app, emit, operator_name, progress, user_errors
 from models.spec import MITIGATIONS
 
 
@@ -643,24 +643,6 @@ def keys_revoke(
     typer.echo(f"revoked {key_id}")
 
 
-def _operator(by: str | None) -> str:
-    """Who runs the command: --by, else the OS user."""
-    import getpass
-
-    if by is not None:
-        return by
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment or the password database
-        _usage("--by is required: the OS user name could not be found")
-
-
-ByOption = Annotated[
-    str | None,
-    typer.Option(help="Who runs this, as recorded in the ledger (default: the OS user)."),
-]
-
-
 @people_app.command("add")
 def people_add(
     name: Annotated[str, typer.Option(help="The person's name (unique in any spelling).")],
@@ -676,7 +658,7 @@ def people_add(
 
     store = _log_store()
     try:
-        token, person = add_person(store.engine, name, role, _operator(by), log=store)
+        token, person = add_person(store.engine, name, role, operator_name(by), log=store)
     except PersonAdminError as exc:
         _usage(str(exc))
     emit(
@@ -720,7 +702,7 @@ def people_disable(
 
     store = _log_store()
     try:
-        person = disable_person(store.engine, name, _operator(by), log=store)
+        person = disable_person(store.engine, name, operator_name(by), log=store)
     except PersonAdminError as exc:
         _usage(str(exc))
     typer.echo(f"disabled {person.name} (person {person.person_id})")

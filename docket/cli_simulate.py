@@ -3,9 +3,11 @@
 The held-out rows of a version's training run are scored as the audit scores them,
 and the logged decisions of the use case (when there are any) are taken with the
 scores they were given; each setting of ``approve_at`` / ``decline_below`` is applied
-to both by :func:`audits.simulation.simulate`. Nothing is written but the plot: not the
-registry, not the spec, not the decision log (which is opened read-only, and not at
-all when its database does not exist yet).
+to both by :func:`audits.simulation.simulate`. Nothing is changed: not the registry,
+not the spec, no decision. The plot is written, and reading the logged decisions'
+personal data (the features the high-stakes rules need) is recorded in the ledger as
+one ``access`` entry per decision, like every other read of personal data (R31); the
+log is not opened at all when its database does not exist yet.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from docket.app import JsonFlag, app, emit, progress, user_errors
+from docket.app import ByOption, JsonFlag, app, emit, operator_name, progress, user_errors
 
 DAILY_VOLUME_HELP = "Applications per day, for reviewer hours per day (default 1000)."
 MINUTES_HELP = "Reviewer minutes per referred case, for reviewer hours per day (default 15)."
@@ -68,15 +70,24 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+SIMULATION_PURPOSE = "policy simulation (docket simulate): the high-stakes rules' features"
+
+
 def read_logged(
-    database_url: str, use_case: str, version: str | None, rule_features: list[str]
+    database_url: str,
+    use_case: str,
+    version: str | None,
+    rule_features: list[str],
+    reader: str = "unknown",
 ) -> LoggedRows | None:
     """The use case's logged decisions (of ``version`` only, when given); None without a log.
 
     Feature values are read from the erasable payloads only for the high-stakes rules;
     a decision whose payload was erased is counted in ``lacking_features``, and a rule
     that fired on it at the time stays fired (a forced referral), since the rule does not
-    depend on the thresholds.
+    depend on the thresholds. Every payload read is an ``access`` entry of the ledger
+    naming ``reader`` and the purpose (R31), as any other read of personal data; they
+    are written in one transaction after the reads.
     """
     from serving.decisions.search import MAX_PAGE, DecisionQuery, search_decisions
     from serving.ledger import DecisionLog, LogKind
@@ -114,6 +125,22 @@ def read_logged(
                 lacking[i] = payload is None or any(f not in features for f in rule_features)
                 for f in rule_features:
                     values[f][i] = features.get(f)
+            read = [r.decision_id for r, gone in zip(records, lacking, strict=True) if not gone]
+            if read:
+                with log.transaction() as tx:
+                    for decision_id in read:
+                        tx.append(
+                            LogKind.ACCESS,
+                            use_case,
+                            {
+                                "reader": reader,
+                                "role": "operator",
+                                "purpose": SIMULATION_PURPOSE,
+                                "decision_id": decision_id,
+                                "features": rule_features,
+                            },
+                            subject_id=decision_id,
+                        )
     finally:
         log.close()
     fired = [{r.rule for r in record.referral_reasons} for record in records]
@@ -174,6 +201,7 @@ def run_simulation(
     minutes_per_case: float = 15.0,
     plot: Path | None = None,
     logged: bool = True,
+    reader: str = "unknown",
 ) -> dict[str, Any]:
     """Everything `docket simulate` reports, as JSON-ready data (the plot written to a file)."""
     from audits.audit import load_held_out, score_rows
@@ -245,7 +273,7 @@ def run_simulation(
     if logged:
         assert spec.policy is not None  # policy_settings checked it
         rule_features = sorted({r.feature for r in spec.policy.rules})
-        found = read_logged(state.database_url, spec.name, version, rule_features)
+        found = read_logged(state.database_url, spec.name, version, rule_features, reader)
         if found is None or len(found.scores) == 0:
             logged_note = "no logged decisions for this use case" + (
                 f" and version {version}" if version is not None else ""
@@ -424,6 +452,7 @@ def simulate(
     logged: Annotated[
         bool, typer.Option("--logged/--no-logged", help="Also simulate on logged decisions.")
     ] = True,
+    by: ByOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Simulate other approve_at / decline_below values on held-out rows and logged decisions.
@@ -445,6 +474,7 @@ def simulate(
             minutes_per_case=minutes_per_case,
             plot=plot,
             logged=logged,
+            reader=operator_name(by),
         )
     except (SimulationError, LogReadError) as exc:
         typer.echo(f"error: {exc}", err=True)

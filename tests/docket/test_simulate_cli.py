@@ -180,23 +180,56 @@ def test_the_current_setting_reproduces_the_audit_outcomes(home: Settings, tmp_p
             assert found["impact_ratio"] == pytest.approx(row.impact_ratio, nan_ok=True)
 
 
-def test_nothing_is_changed_by_a_simulation(home: Settings, tmp_path: Path) -> None:
-    # given: the registry, the spec file and a decision log, fingerprinted
+def _registry_fingerprint(settings: Settings, tmp_path: Path) -> str:
+    """The fingerprint of everything in the state folder but the decision log."""
+    import shutil
+
+    copy = tmp_path / "registry-only"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(settings.home, copy, ignore=shutil.ignore_patterns("decisions.db*"))
+    return fingerprint(copy)
+
+
+def test_nothing_is_changed_by_a_simulation_and_every_read_is_logged(
+    home: Settings, tmp_path: Path
+) -> None:
+    # given: the registry, the spec file and a decision log
     _logged_decisions(home)
     spec_bytes = Path(_spec_path(home)).read_bytes()
-    before = fingerprint(home.home)
+    before = _registry_fingerprint(home, tmp_path)
+    log = DecisionLog(home.database_url)
+    entries_before = list(log.iter_entries())
 
-    # when: a sweep on held-out rows and logged decisions
+    # when: a sweep on held-out rows and logged decisions, by a named operator
     result = _simulate(
-        home, "--sweep", "approve_at=0.6:0.9:0.1", "--plot", str(tmp_path / "out" / "s.png")
+        home,
+        "--sweep",
+        "approve_at=0.6:0.9:0.1",
+        "--by",
+        "Olga Operator",
+        "--plot",
+        str(tmp_path / "out" / "s.png"),
     )
 
-    # then: every row, tag, artifact and logged entry is as it was; the plot was written
+    # then: every row, tag and artifact of the registry and the spec are as they were
     assert result.exit_code == 0, result.output
-    assert fingerprint(home.home) == before
+    assert _registry_fingerprint(home, tmp_path) == before
     assert Path(_spec_path(home)).read_bytes() == spec_bytes
     assert (tmp_path / "out" / "s.png").read_bytes().startswith(b"\x89PNG")
     assert "Nothing was changed" in result.stdout
+    # and the log only gained one access entry per payload read (8 of 9: one was erased),
+    # naming the reader and the purpose; the chain still verifies
+    entries_after = list(log.iter_entries())
+    assert entries_after[: len(entries_before)] == entries_before
+    added = entries_after[len(entries_before) :]
+    decided = {e.subject_id for e in entries_before if e.kind == "decision"}
+    assert len(decided) == 9 and len(added) == 8
+    assert {e.kind for e in added} == {"access"}
+    assert {e.subject_id for e in added} < decided
+    assert all(e.digest["reader"] == "Olga Operator" for e in added)
+    assert all(e.digest["purpose"].startswith("policy simulation") for e in added)
+    assert log.verify().ok
+    log.close()
 
 
 def test_logged_decisions_are_simulated_with_the_scores_they_were_given(
