@@ -549,7 +549,9 @@ def _parts(a: _Actionable, x0: np.ndarray, row: np.ndarray) -> str | None:
         f" to {format_value(after * den1, r.numerator_unit)}"
     )
     if den0 == den1:
-        return f"{amounts} at your {r.denominator_label} of {format_value(den0, r.denominator_unit)}"
+        return (
+            f"{amounts} at your {r.denominator_label} of {format_value(den0, r.denominator_unit)}"
+        )
     # the denominator changes too: each amount at its own denominator
     return (
         f"{amounts} with your {r.denominator_label} from {format_value(den0, r.denominator_unit)}"
@@ -589,7 +591,9 @@ def format_value(value: RawValue, unit: str | None = None) -> str:
 
 
 def _change_text(c: Change) -> str:
-    text = f"{c.label} from {format_value(c.from_value, c.unit)} to {format_value(c.to_value, c.unit)}"
+    text = (
+        f"{c.label} from {format_value(c.from_value, c.unit)} to {format_value(c.to_value, c.unit)}"
+    )
     return text if c.parts is None else f"{text} ({c.parts})"
 
 
