@@ -445,7 +445,7 @@ def draft_spec(frame: pd.DataFrame, options: DraftOptions) -> str:
     out += bands
     out += attributes
     out += _fixed_sections()
-    out += _reasons(features)
+    out += _reasons(features, frame)
     out += _review()
     return "\n".join(out).rstrip() + "\n"
 
@@ -587,7 +587,22 @@ def _fixed_sections() -> list[str]:
     return [*_FIXED_SECTIONS.splitlines(), ""]
 
 
-def _reasons(features: list[str]) -> list[str]:
+def _value_texts(
+    code: str, direction: str, label: str, values: list[str], nullable: bool
+) -> list[str]:
+    """A per-value table of texts, so nobody is told about a value they do not have."""
+    side = "against" if direction == "adverse" else "for"
+    lines = [f"[reasons.codes.{code}.{direction}]"]
+    for value in values:
+        text = f"{TO_WRITE} the reason when {label} is '{value}' and counts {side} the outcome"
+        lines.append(f"{_str(value)} = {_str(text)}")
+    if nullable:
+        text = f"{TO_WRITE} the reason when {label} is not given and counts {side} the outcome"
+        lines.append(f"default = {_str(text)}")
+    return [*lines, ""]
+
+
+def _reasons(features: list[str], frame: pd.DataFrame | None = None) -> list[str]:
     lines = [
         "# Reason codes: what a person is told. Every feature belongs to exactly one code; put",
         "# related features under one code if you like. Name the factor: generic texts such as",
@@ -598,9 +613,16 @@ def _reasons(features: list[str]) -> list[str]:
     ]
     for name, code in reason_codes(features).items():
         label = _label(name)
+        lines += [f"[reasons.codes.{code}]", f"features = {_strs([name])}"]
+        if frame is not None and column_kind(frame[name]) == "categorical":
+            # one text per value: a categorical reason must describe the person's own value
+            values = sorted({str(v) for v in frame[name].dropna()})
+            nullable = bool(frame[name].isna().any())
+            lines.append("")
+            for direction in ("adverse", "favourable"):
+                lines += _value_texts(code, direction, label, values, nullable)
+            continue
         lines += [
-            f"[reasons.codes.{code}]",
-            f"features = {_strs([name])}",
             f"adverse = {_str(f'{TO_WRITE} the reason when {label} counts against the outcome')}",
             f"favourable = {_str(f'{TO_WRITE} the reason when {label} counts for the outcome')}",
             "",

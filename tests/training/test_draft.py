@@ -158,14 +158,23 @@ def test_every_text_to_write_is_named_by_validation() -> None:
     with pytest.raises(SpecError) as err:
         parse_spec(tomllib.loads(draft_spec(handmade(), options())))
     keys = {re.match(r"key '([^']+)'", p).group(1) for p in err.value.problems}  # type: ignore[union-attr]
-    codes = ["INC01", "TIE01", "HAS01", "REG01"]
+    # numeric features have one text per direction; categorical ones (tier: codes 1-3,
+    # region) one per value, so nobody is told about the value they do not have
+    per_value = {"TIE01": ["1", "2", "3"], "REG01": ["east", "north", "south"]}
+    directions = ("adverse", "favourable")
     expected = {
         "description",
         "intended_use",
         "out_of_scope_use[0]",
         *(f"data.datasheet.{k}" for k in ("source", "original_purpose", "preparation")),
         *(f"data.datasheet.{k}" for k in ("known_gaps", "known_biases")),
-        *(f"reasons.codes.{c}.{d}" for c in codes for d in ("adverse", "favourable")),
+        *(f"reasons.codes.{c}.{d}" for c in ("INC01", "HAS01") for d in directions),
+        *(
+            f"reasons.codes.{c}.{d}.{v}"
+            for c, vs in per_value.items()
+            for d in directions
+            for v in vs
+        ),
     }
     assert keys == expected
 
