@@ -16,6 +16,26 @@ from serving.ledger.chain import (
     compute_entry_hash,
     compute_payload_hash,
 )
+
+# after the store: checkpoints read the ledger through DecisionLog
+from serving.ledger.checkpoints import (
+    CHECKPOINT_FORMAT,
+    Checkpoint,
+    CheckpointVerifyResult,
+    CheckpointWriter,
+    LedgerKeyError,
+    Signer,
+    SinkResult,
+    WitnessSinks,
+    generate_key,
+    latest_checkpoint,
+    ledger_tree,
+    load_signer,
+    make_checkpoint,
+    publish_checkpoint,
+    read_checkpoints,
+    verify_checkpoints,
+)
 from serving.ledger.engine import create_log_engine
 from serving.ledger.entries import (
     ChainHead,
@@ -32,24 +52,40 @@ from serving.ledger.store import DecisionLog
 from serving.ledger.verify import Problem, VerifyResult
 
 __all__ = [
+    "CHECKPOINT_FORMAT",
     "GENESIS_HASH",
     "CanonicalJSONError",
     "ChainHead",
+    "Checkpoint",
+    "CheckpointVerifyResult",
+    "CheckpointWriter",
     "DecisionLog",
     "EntryNotFoundError",
+    "LedgerKeyError",
     "LogEntry",
     "LogError",
     "LogKind",
     "LogReadError",
     "LogWriteError",
     "Problem",
+    "Signer",
+    "SinkResult",
     "StoredPayload",
     "VerifyResult",
+    "WitnessSinks",
     "canonical_json",
     "compute_entry_hash",
     "compute_payload_hash",
     "create_log_engine",
     "current_revision",
+    "generate_key",
     "head_revision",
+    "latest_checkpoint",
+    "ledger_tree",
+    "load_signer",
+    "make_checkpoint",
     "migrate",
+    "publish_checkpoint",
+    "read_checkpoints",
+    "verify_checkpoints",
 ]
