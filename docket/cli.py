@@ -568,10 +568,8 @@ people_app = typer.Typer(
     help="People: named accounts with roles and a personal token (stored hashed).",
     no_args_is_help=True,
 )
-log_app = typer.Typer(help="The decision log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(people_app, name="people")
-app.add_typer(log_app, name="log")
 review_app = typer.Typer(
     help="Human review: reviewer statistics and overdue cases.", no_args_is_help=True
 )
@@ -706,25 +704,6 @@ def people_disable(
     except PersonAdminError as exc:
         _usage(str(exc))
     typer.echo(f"disabled {person.name} (person {person.person_id})")
-
-
-@log_app.command("verify")
-def log_verify(as_json: JsonFlag = False) -> None:
-    """Check the whole hash chain; name the first broken record. Exit 1 if broken."""
-    result = _log_store().verify()
-    out = result.to_dict()
-    emit(
-        out,
-        as_json,
-        lambda r: (
-            f"ok: {r['entries_checked']} entries verified"
-            if r["ok"]
-            else f"BROKEN at seq {r['first_broken_seq']} (entry {r['first_broken_entry_id']}):"
-            f" {r['problem']}: {r['detail']}"
-        ),
-    )
-    if not result.ok:
-        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -891,4 +870,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # commands kept in their own modules register themselves on `app` when imported
-from docket import cli_alternatives, cli_simulate, cli_spec, cli_ui  # noqa: E402, F401  (they register commands)
+from docket import cli_alternatives, cli_ledger, cli_simulate, cli_spec, cli_ui  # noqa: E402, F401  (they register commands)
