@@ -334,7 +334,7 @@ def _mismatch(
     )
     if exact_seq is not None and exact_seq > n:
         where = f"entry seq {exact_seq} is missing"
-    if truncated:
+    if truncated and (exact_seq is None or exact_seq > n):
         problem = CheckpointProblem.TRUNCATED
         detail = (
             f"the ledger has {n} entries but a checkpoint signed at {checkpoint.timestamp} "
@@ -342,9 +342,10 @@ def _mismatch(
         )
     else:
         problem = CheckpointProblem.ROOT_MISMATCH
+        found = f"has {n} entries, fewer than" if truncated else "has a different root at"
         detail = (
-            f"the ledger's root at tree size {size} is not the one signed at "
-            f"{checkpoint.timestamp}: entries were rewritten, reordered or deleted; {where}"
+            f"the ledger {found} the tree size {size} signed at {checkpoint.timestamp}: "
+            f"entries were rewritten, reordered or deleted; {where}"
         )
     return CheckpointVerifyResult(
         ok=False,
