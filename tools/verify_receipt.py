@@ -138,7 +138,9 @@ def verify_checkpoint(checkpoint: Any, public_key: bytes) -> None:
     if missing:
         raise Invalid(f"the checkpoint lacks {missing}")
     if checkpoint["format"] != CHECKPOINT_FORMAT:
-        raise Invalid(f"checkpoint format must be {CHECKPOINT_FORMAT!r}; got {checkpoint['format']!r}")
+        raise Invalid(
+            f"checkpoint format must be {CHECKPOINT_FORMAT!r}; got {checkpoint['format']!r}"
+        )
     log_id = hashlib.sha256(public_key).hexdigest()
     if checkpoint["log_id"] != log_id:
         raise Invalid(
