@@ -7,6 +7,7 @@ User mistakes exit with status 2 and a message naming what was wrong.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -709,29 +710,77 @@ def people_disable(
 @app.command()
 @user_errors
 def replay(
-    decision_id: Annotated[str, typer.Argument(help="Decision id")],
+    decision_id: Annotated[
+        str | None, typer.Argument(help="Decision id (or --all for many).")
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Replay every logged decision (see --use-case, --since).")
+    ] = False,
+    use_case: Annotated[
+        str | None, typer.Option("--use-case", help="With --all: only this use case.")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="With --all: only decisions made at this time (ISO 8601, UTC) or later."),
+    ] = None,
+    by: ByOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Re-score and re-explain a logged decision with its recorded versions. Exit 1 on any difference."""
-    from models.settings import Settings
-    from serving.decisions.replay import ReplayError, replay_decision
+    """Re-run logged decisions with their recorded versions and compare every field.
 
-    try:
-        out = replay_decision(Settings.from_env(), _log_store(), decision_id)
-    except ReplayError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    emit(
-        out,
-        as_json,
-        lambda r: (
-            f"{r['decision_id']}: identical (score {r['score']:.6f}, reasons {r['reasons']})"
-            if r["identical"]
-            else f"{r['decision_id']}: DIFFERENT: " + "; ".join(r["differences"])
-        ),
-    )
-    if not out["identical"]:
+    Validation, score, out-of-distribution check, policy outcome and referral rules,
+    each contribution (within 1e-9), reasons and recourse. Exit 1 on any difference.
+    """
+    from models.settings import Settings
+    from serving.decisions.replay import ReplayError, replay_decision, replayed_ids
+
+    if (decision_id is None) == (not every):
+        _usage("give a decision id, or --all (with --use-case and --since to narrow it)")
+    if not every and (use_case is not None or since is not None):
+        _usage("--use-case and --since only go with --all")
+    settings, store, reader = Settings.from_env(), _log_store(), operator_name(by)
+    if every:
+        ids = list(replayed_ids(store, use_case, since))
+    else:
+        assert decision_id is not None
+        ids = [decision_id]
+    results = []
+    for one in ids:
+        try:
+            results.append(replay_decision(settings, store, one, reader=reader))
+        except ReplayError as exc:
+            _usage(str(exc))
+    different = [r for r in results if r["identical"] is False]
+    if every:
+        summary = {
+            "replayed": len(results),
+            "identical": sum(r["identical"] is True for r in results),
+            "different": len(different),
+            "not_replayable": sum(r["identical"] is None for r in results),
+            "decisions": results,
+        }
+        emit(summary, as_json, _replay_summary)
+    else:
+        emit(results[0], as_json, _replay_line)
+    if different:
         raise typer.Exit(code=1)
+
+
+def _replay_line(r: dict[str, Any]) -> str:
+    if r["identical"] is None:
+        return f"{r['decision_id']}: not replayable: " + "; ".join(r["differences"])
+    if r["identical"]:
+        return f"{r['decision_id']}: identical (score {r['score']:.6f}, reasons {r['reasons']})"
+    return f"{r['decision_id']}: DIFFERENT: " + "; ".join(r["differences"])
+
+
+def _replay_summary(s: dict[str, Any]) -> str:
+    lines = [
+        f"{s['replayed']} decisions replayed: {s['identical']} identical, {s['different']}"
+        f" different, {s['not_replayable']} not replayable (personal data erased)"
+    ]
+    lines += [_replay_line(r) for r in s["decisions"] if r["identical"] is not True]
+    return "\n".join(lines)
 
 
 @app.command()

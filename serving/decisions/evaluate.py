@@ -18,10 +18,11 @@ from scipy.special import expit
 
 from models.policy import PolicyResult, apply_policy
 from models.rationale import Rationale
+from models.recourse import Recourse, Verdict
 from serving.decisions.served import ServedModel
 from serving.decisions.validation import check_features
 
-__all__ = ["Evaluation", "decode_row", "evaluate", "judge"]
+__all__ = ["Evaluation", "decode_row", "evaluate", "find_recourse", "judge"]
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,24 @@ def judge(
             )
         )
     return results
+
+
+def find_recourse(
+    served: ServedModel, ev: Evaluation, *, consent: bool, stopped: bool
+) -> Recourse | None:
+    """Recourse for an adverse evaluation (None otherwise), each counterfactual re-decided.
+
+    Every counterfactual is judged as a real request would be (:func:`judge`), so the
+    recourse never promises an approval a referral rule would stop.
+    """
+    if not ev.policy.adverse:
+        return None
+    assert served.spec.policy is not None
+
+    def as_verdicts(rows: np.ndarray) -> list[Verdict]:
+        return [
+            Verdict(outcome=r.outcome, reasons=tuple(f.detail for f in r.referral_reasons))
+            for r in judge(served, rows, consent=consent, stopped=stopped)
+        ]
+
+    return served.recourse.find(ev.x, target_score=served.spec.policy.approve_at, judge=as_verdicts)
