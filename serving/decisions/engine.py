@@ -42,6 +42,7 @@ from serving.decisions.served import ServedModel, last_promotion, load_served
 from serving.decisions.switches import StopSwitches
 from serving.decisions.validation import DecideRequest
 from serving.ledger import DecisionLog, LogError
+from serving.ledger.receipts import pending_receipt
 
 logger = logging.getLogger("docket.serving")
 
@@ -268,6 +269,7 @@ class DecisionEngine:
             log_seq=entry.seq,
             recorded_at=entry.recorded_at,
             notice=notice_for(record),
+            receipt=pending_receipt(entry),
             latency_ms=round((time.perf_counter() - t0) * 1000, 3),
         )
 
@@ -322,4 +324,5 @@ class DecisionEngine:
             ],
             personal=personal_data,
             personal_erased=erased,
+            receipt=pending_receipt(entry),
         )

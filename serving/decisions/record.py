@@ -5,7 +5,8 @@
 The personal data (the feature values, the application reference, the
 recourse) is the erasable :class:`PersonalData` payload, kept apart from the
 chain. :class:`DecisionView` is what ``POST /decide`` and ``GET /decisions/{id}``
-return: the record, where it sits in the ledger, and what the person is told.
+return: the record, where it sits in the ledger (with its receipt), and what the person
+is told.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.policy import Outcome, Recommendation, Referral
 from models.rationale import FeatureContribution, Rationale, Reason
+from serving.ledger.receipts import PendingReceipt
 
 __all__ = [
     "CaseRef",
@@ -132,3 +134,5 @@ class DecisionView(DecisionRecord):
     history: list[HistoryItem] | None = None
     personal: dict[str, Any] | None = None
     personal_erased: bool | None = None
+    # the decision entry's hash and where to fetch its inclusion proof once a checkpoint covers it
+    receipt: PendingReceipt | None = None

@@ -4,6 +4,8 @@ Started by ``docket serve`` (``bentoml serve serving.http.service:Docket``).
 Every route is behind :class:`serving.access.Gatekeeper` (API-key roles from the
 routes' own declarations, body limit). Routes reach the engine through the app
 state; the service's shutdown hook stops the periodic reload and closes the ledger.
+A second thread signs a ledger checkpoint every ``DOCKET_CHECKPOINT_SECONDS`` (and
+the shutdown hook writes a last one); it never holds up a decision.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from serving.http.app import create_app
 from serving.http.errors import error_response
 from serving.http.routers import ROUTERS
 from serving.http.routes import route_table
+from serving.ledger.checkpointing import Checkpointing, checkpoint_seconds
 from serving.review import ReviewDesk, open_referral_case
 
 logger = logging.getLogger("docket.serving")
@@ -69,16 +72,31 @@ class Docket:
         started = self.engine.start()
         logger.info("serving %s; not served: %s", started["served"], started["unserved"])
         self.desk = ReviewDesk(self.engine.log, spec_for=self._spec_for)
+        self.checkpointing = Checkpointing.from_env(self.engine.log, self.engine.settings.home)
         routes_app.state.engine = self.engine
         routes_app.state.desk = self.desk
+        routes_app.state.checkpointing = self.checkpointing
         self._stop = threading.Event()
-        self._reloader: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         every = float(os.environ.get("DOCKET_RELOAD_SECONDS", "30"))
         if every > 0:
-            self._reloader = threading.Thread(
-                target=_every, args=(self.engine, self.desk, every, self._stop), daemon=True
+            self._threads.append(
+                threading.Thread(
+                    target=_every, args=(self.engine, self.desk, every, self._stop), daemon=True
+                )
             )
-            self._reloader.start()
+        # its own thread: a slow witness must not delay the champion check or escalations
+        checkpoint_every = checkpoint_seconds()
+        if checkpoint_every > 0 and self.checkpointing.signer is not None:
+            self._threads.append(
+                threading.Thread(
+                    target=self.checkpointing.run,
+                    args=(checkpoint_every, self._stop),
+                    daemon=True,
+                )
+            )
+        for thread in self._threads:
+            thread.start()
 
     def _spec_for(self, use_case: str) -> DecisionSpec | None:
         try:
@@ -88,10 +106,11 @@ class Docket:
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
-        """Stop the periodic reload and release the ledger's connections."""
+        """Stop the periodic work, write a last checkpoint, release the ledger's connections."""
         self._stop.set()
-        if self._reloader is not None:
-            self._reloader.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.checkpointing.write()
         self.engine.close()
 
     @bentoml.api(route=DECIDE.path, input_spec=DecideRequest)

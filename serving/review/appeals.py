@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from serving.decisions.validation import InvalidFeatures, check_features
+from serving.ledger.receipts import pending_receipt
 from serving.ledger.store import LogTransaction
 from serving.ledger.times import stamp
 from serving.review.cases import SpecLookup, load_case, review_section
@@ -153,4 +154,9 @@ def file_appeal(
         filed_by=filed_by.strip(),
     )
     written = record(tx, row, entry, {"statement": statement.strip(), "features": new})
-    return ActionResult(case=case_view(row, now), entry_id=written.entry_id, entry_seq=written.seq)
+    return ActionResult(
+        case=case_view(row, now),
+        entry_id=written.entry_id,
+        entry_seq=written.seq,
+        receipt=pending_receipt(written),
+    )

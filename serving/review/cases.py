@@ -45,6 +45,8 @@ from sqlalchemy.sql import ColumnElement
 
 from models.spec import DecisionSpec, ReviewSection, SecondReviewRule
 from serving.decisions.record import PersonalData
+from serving.ledger.entries import LogEntry
+from serving.ledger.receipts import pending_receipt
 from serving.ledger.store import LogTransaction
 from serving.ledger.times import parse, stamp
 from serving.review.entries import ReviewEntry, record
@@ -262,8 +264,13 @@ def _entry(
     )
 
 
-def _result(row: CaseRow, entry_id: str, seq: int, now: datetime) -> ActionResult:
-    return ActionResult(case=case_view(row, now), entry_id=entry_id, entry_seq=seq)
+def _result(row: CaseRow, written: LogEntry, now: datetime) -> ActionResult:
+    return ActionResult(
+        case=case_view(row, now),
+        entry_id=written.entry_id,
+        entry_seq=written.seq,
+        receipt=pending_receipt(written),
+    )
 
 
 def _resolved(row: CaseRow) -> CaseConflict:
@@ -366,7 +373,7 @@ def claim(
             session, row, _held_by(actor, now_text), {"lease_until": until}, "renewing"
         )
         written = record(tx, row, _entry(row, "claim_renewed", now, actor, lease_until=until))
-        return _result(row, written.entry_id, written.seq, now)
+        return _result(row, written, now)
     if status == "claimed":
         _refuse_unless_holder(row, actor, now_text, "claiming")
     took_over = row.status == "claimed"  # an expired claim of someone else
@@ -398,7 +405,7 @@ def claim(
         took_over_from_name=previous[1],
     )
     written = record(tx, row, entry)
-    return _result(row, written.entry_id, written.seq, now)
+    return _result(row, written, now)
 
 
 def release(tx: LogTransaction, case_id: str, actor: Actor, now: datetime) -> ActionResult:
@@ -415,7 +422,7 @@ def release(tx: LogTransaction, case_id: str, actor: Actor, now: datetime) -> Ac
         "releasing",
     )
     written = record(tx, row, _entry(row, "released", now, actor))
-    return _result(row, written.entry_id, written.seq, now)
+    return _result(row, written, now)
 
 
 # -- opening the full case -------------------------------------------------------------
@@ -461,12 +468,10 @@ def open_for_review(tx: LogTransaction, case_id: str, actor: Actor, now: datetim
             session, row, where, {"opened_by_id": actor.person_id, "opened_at": now_text}, "opening"
         )
     written = record(tx, row, _entry(row, "opened", now, actor))
-    return _full_case(session, row, now, written.entry_id, written.seq)
+    return _full_case(session, row, now, written)
 
 
-def _full_case(
-    session: Session, row: CaseRow, now: datetime, entry_id: str, seq: int
-) -> OpenedCase:
+def _full_case(session: Session, row: CaseRow, now: datetime, written: LogEntry) -> OpenedCase:
     decision = decision_of(session, row.decision_id)
     if decision is None:
         raise CaseNotFound(
@@ -505,8 +510,9 @@ def _full_case(
         personal_erased=erased,
         appeal=appeal,
         proposal=proposal,
-        entry_id=entry_id,
-        entry_seq=seq,
+        entry_id=written.entry_id,
+        entry_seq=written.seq,
+        receipt=pending_receipt(written),
     )
 
 
@@ -658,7 +664,7 @@ def resolve(
             },
             "resolving",
         )
-        return _result(row, written.entry_id, written.seq, now)
+        return _result(row, written, now)
     written = record(tx, row, _entry(row, "resolved", now, actor, **facts), payload)
     row = _transition(
         session,
@@ -676,7 +682,7 @@ def resolve(
         },
         "resolving",
     )
-    return _result(row, written.entry_id, written.seq, now)
+    return _result(row, written, now)
 
 
 def second_review(
@@ -747,4 +753,4 @@ def second_review(
     else:
         values = {**_CLEAR_CLAIM, **cleared, "status": _back_to_queue(row)}
     row = _transition(session, row, where, values, "second-reviewing")
-    return _result(row, written.entry_id, written.seq, now)
+    return _result(row, written, now)

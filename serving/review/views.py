@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from serving.decisions.record import DecisionRecord, PersonalData
+from serving.ledger.receipts import PendingReceipt
 from serving.ledger.times import parse, stamp
 from serving.review.entries import ReviewEntry
 from serving.review.schema import CaseRow
@@ -133,6 +134,7 @@ class ActionResult(_View):
     case: Case
     entry_id: str
     entry_seq: int
+    receipt: PendingReceipt  # the entry's hash; its inclusion proof once a checkpoint covers it
 
 
 class AppealStatement(_View):
@@ -170,6 +172,7 @@ class OpenedCase(_View):
     proposal: Proposal | None
     entry_id: str
     entry_seq: int
+    receipt: PendingReceipt  # of the ``opened`` entry
 
 
 class Escalation(_View):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serving.access import allow
 from serving.http.routers import deps
+from serving.http.routers.ledger import checkpointing_of
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -30,11 +31,16 @@ def reload_models(request: Request) -> dict[str, Any]:
 
 
 @router.get(
-    "/status", summary="served versions, refused champions and their reasons, stop switches"
+    "/status",
+    summary="served versions, refused champions and their reasons, stop switches, the ledger's checkpoints and each witness sink (last success, last error, checkpoints queued)",
 )
 @allow("auditor", "admin")
 def status(request: Request) -> dict[str, Any]:
-    return deps.engine(request).status()
+    found = deps.engine(request).status()
+    checkpointing = checkpointing_of(request)
+    if checkpointing is not None:
+        found["ledger"] = checkpointing.status()
+    return found
 
 
 @router.post(

@@ -36,6 +36,8 @@ from serving.decisions.notice import FinalState, Notice, final_notice
 from serving.decisions.search import FoundDecision
 from serving.http.routers import deps
 from serving.http.routers.console.common import page, problem_page, query_of
+from serving.http.routers.ledger import checkpointing_of
+from serving.ledger.checkpointing import NO_KEY_STATUS
 from serving.review import FinalOutcome, ReviewDesk
 
 router = APIRouter(prefix="/console", tags=["console"])
@@ -386,13 +388,17 @@ def review_stats_page(request: Request) -> Response:
 
 @router.get(
     "/ledger",
-    summary="the ledger page: whether the hash chain verifies, how many entries were checked, and the first broken entry",
+    summary="the ledger page: whether the hash chain verifies, how many entries were checked, the first broken entry, and the public key and log id that sign its checkpoints",
 )
 @allow("auditor", "admin")
 def ledger_page(request: Request) -> Response:
+    checkpointing = checkpointing_of(request)
     return page(
         request,
         "audit_ledger.html.j2",
         title="Ledger",
         result=deps.engine(request).log.verify(),
+        signing=None if checkpointing is None else checkpointing.public_key(),
+        last_checkpoint=None if checkpointing is None else checkpointing.latest(),
+        no_key=NO_KEY_STATUS,
     )

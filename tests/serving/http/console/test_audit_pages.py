@@ -3,6 +3,7 @@ decision search and one decision, review statistics, the ledger."""
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -249,6 +250,50 @@ def test_the_ledger_page_says_the_chain_verifies_and_counts_entries(console: Con
     assert shown.status_code == 200
     assert "The hash chain verifies." in shown.text
     assert f"<dt>Entries checked</dt><dd>{count}</dd>" in shown.text
+
+
+def test_the_ledger_page_shows_the_signing_key_and_log_id(console: Console, tmp_path: Path) -> None:
+    # given: a signing key, a checkpoint over the ledger, and the log id computed here
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from serving.ledger.checkpointing import Checkpointing
+    from serving.ledger.signing import Signer
+    from serving.ledger.witness import WitnessSinks
+
+    private = Ed25519PrivateKey.generate()
+    raw = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    _approved(console)
+    checkpointing = Checkpointing(
+        console.engine.log, Signer(private), WitnessSinks([tmp_path / "witness"])
+    )
+    written = checkpointing.write()
+    assert written is not None
+    console.app.app.state.checkpointing = checkpointing  # type: ignore[attr-defined]
+    client = console.signed_in("Aud", "auditor")
+
+    # when
+    shown = client.get("/console/ledger")
+
+    # then
+    assert shown.status_code == 200
+    assert f"<dt>Log id</dt><dd><code>{hashlib.sha256(raw).hexdigest()}</code></dd>" in shown.text
+    assert f"<pre>{pem}</pre>" in shown.text
+    assert f"{written.tree_size} entries, signed {written.timestamp}" in shown.text
+
+
+def test_without_a_signing_key_the_ledger_page_says_how_to_make_one(console: Console) -> None:
+    client = console.signed_in("Aud", "auditor")
+    shown = client.get("/console/ledger")
+    assert shown.status_code == 200
+    assert "No checkpoints: no ledger key (docket ledger keygen)" in shown.text
 
 
 def test_a_reviewer_may_not_open_the_ledger_or_the_decisions(console: Console) -> None:
