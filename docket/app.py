@@ -87,3 +87,13 @@ ByOption = Annotated[
     str | None,
     typer.Option(help="Who runs this, as recorded in the ledger (default: the OS user)."),
 ]
+
+
+def open_ledger() -> Any:
+    """The state folder's decision ledger, migrated to the current schema."""
+    from models.settings import Settings
+    from serving.ledger import DecisionLog
+
+    store = DecisionLog(Settings.from_env().ensure().database_url)
+    store.migrate()
+    return store

@@ -919,4 +919,11 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # commands kept in their own modules register themselves on `app` when imported
-from docket import cli_alternatives, cli_ledger, cli_simulate, cli_spec, cli_ui  # noqa: E402, F401  (they register commands)
+from docket import (  # noqa: E402, F401  (they register commands)
+    cli_alternatives,
+    cli_ledger,
+    cli_retention,
+    cli_simulate,
+    cli_spec,
+    cli_ui,
+)

@@ -524,6 +524,13 @@ class ReviewSection(_Strict):
         return self
 
 
+class Retention(_Strict):
+    """How long personal payloads are kept once a decision is final (R30)."""
+
+    version: str = "1"
+    payload_days: int = Field(ge=1, le=36500)
+
+
 class DecisionSpec(_Strict):
     """A validated decision spec. Sections `gate`, `policy`, `reasons` and `review` are versioned and open."""
 
@@ -542,6 +549,7 @@ class DecisionSpec(_Strict):
     policy: Policy | None = None
     reasons: ReasonCatalogue | None = None
     review: ReviewSection | None = None
+    retention: Retention | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_text: str = PrivateAttr(default="")
