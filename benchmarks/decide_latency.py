@@ -17,10 +17,14 @@ benchmark-only waiver when the audit does not pass), it measures:
 (c) the same for a naive BentoML endpoint (``benchmarks/naive_service.py``: a
     one-row pandas frame, ``predict_proba``, a new SHAP explainer per request,
     no log), served with ``bentoml serve`` on another loopback port;
-(d) the floor: the bare model's margin on one encoded NumPy row.
+(d) the floor: the bare model's margin on one encoded NumPy row;
+(e) the cost of the ledger receipt on the decision path: in-process decisions (each
+    with the JSON the service returns) with the receipt and without it, alternated
+    request by request in the same run so drift hits both alike; and the receipt alone
+    (built from the written entry and serialised), timed over many calls.
 
 Every measurement stops at ``--requests`` requests or at its share of
-``--seconds`` (split evenly over the five timed phases), whichever comes first;
+``--seconds`` (split evenly over the six timed phases), whichever comes first;
 the table shows how many requests each figure is based on. The servers run one
 after the other, never together, so they do not compete for the cores. At the
 end the decision log is checked: every HTTP 200 from Docket must be a decision
@@ -72,7 +76,7 @@ WAIVER = {
     "requested_by": "benchmark-runner",
     "approved_by": "benchmark-reviewer",
 }
-TIMED_PHASES = 5  # in-process, Docket c=1, Docket c=N, naive c=1, naive c=N
+TIMED_PHASES = 6  # in-process, receipt A/B, Docket c=1, Docket c=N, naive c=1, naive c=N
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 REQUEST_TIMEOUT_S = 30.0
@@ -279,6 +283,60 @@ def measure_in_process(
             break
     fig.wall_s = time.perf_counter() - start
     return fig, outcomes, engine, batch[WARMUP_SEQUENTIAL:]
+
+
+RECEIPT_ALONE_CALLS = 20_000
+
+
+def measure_receipt_cost(engine: Any, batch: list[Any], budget_s: float) -> list[Figure]:
+    """(e) decide plus the response's JSON with and without the receipt, alternated; and
+    the receipt alone.
+
+    The baseline leaves the receipt out by replacing the engine's ``pending_receipt``
+    with a function returning ``None`` for every other request (restored at once).
+    """
+    import serving.decisions.engine as engine_module
+    from serving.access import Principal
+
+    real = engine_module.pending_receipt
+
+    def left_out(entry: Any) -> None:
+        return None
+
+    exclude = {"history", "personal", "personal_erased"}  # as the service's decide returns
+    who = Principal.local("benchmark")
+    with_fig = Figure("(e) decide + response JSON, with the receipt")
+    without_fig = Figure("    the same without the receipt (alternated)")
+    start = time.perf_counter()
+    deadline = start + budget_s
+    for i, req in enumerate(batch):
+        baseline = i % 2 == 1
+        engine_module.pending_receipt = left_out if baseline else real  # type: ignore[assignment]
+        try:
+            t = time.perf_counter()
+            view = engine.decide(req, who)
+            view.model_dump(mode="json", exclude=exclude)
+            elapsed = (time.perf_counter() - t) * 1000
+        finally:
+            engine_module.pending_receipt = real
+        (without_fig if baseline else with_fig).latencies_ms.append(elapsed)
+        if baseline and view.receipt is not None:
+            raise RuntimeError("the baseline decision still carries a receipt")
+        if time.perf_counter() > deadline:
+            break
+    with_fig.wall_s = without_fig.wall_s = (time.perf_counter() - start) / 2
+    with_fig.per_second = without_fig.per_second = False
+
+    # the receipt alone: built from the last written entry and serialised, per call
+    entry = next(iter(engine.log.entries_for(view.decision_id)))
+    alone = Figure("    the receipt alone: build + JSON (per call)", per_second=False)
+    for _ in range(RECEIPT_ALONE_CALLS):
+        t = time.perf_counter()
+        real(entry).model_dump(mode="json")
+        alone.latencies_ms.append((time.perf_counter() - t) * 1000)
+    p50, p99 = alone.pct(50), alone.pct(99)
+    alone.note = f"{(p50 or 0) * 1000:.1f} / {(p99 or 0) * 1000:.1f} us"
+    return [with_fig, without_fig, alone]
 
 
 def _busy(seconds: float) -> None:
@@ -757,6 +815,13 @@ def run(
         args.profile == "auto" and p50 is not None and p50 > GOALS["inprocess_p50_ms"]
     ):
         profile_lines = profile_decide(engine, batch, min(PROFILE_DECISIONS, len(batch)))
+    # (e) the receipt's cost, on the same engine and requests
+    receipt_figs = measure_receipt_cost(engine, batch, budget)
+    with_r, without_r = receipt_figs[0], receipt_figs[1]
+    note(
+        f"[receipt] p50 {_ms(with_r.pct(50))} ms with, {_ms(without_r.pct(50))} ms without;"
+        f" p99 {_ms(with_r.pct(99))} / {_ms(without_r.pct(99))} ms"
+    )
     # (d) the floor
     floors = measure_floor(setup, model, args.requests)
     engine.log.close()
@@ -866,6 +931,7 @@ def run(
     if c1 is not None and cn is not None:
         rows += [(c1, "(baseline)", ""), (cn, "(baseline)", "")]
     rows += [(f, "(floor)", "") for f in floors]
+    rows += [(f, "", "") for f in receipt_figs]
 
     family = spec.model.family
     out = [
@@ -904,6 +970,9 @@ def run(
         "(d) floor: the bare model's margin on one encoded NumPy row (booster.predict(x,"
         " raw_score=True) for gbm); 'after 1 ms work' keeps the thread busy 1 ms before each"
         " (untimed) call, as decide does between its model calls",
+        "(e) receipt: in-process decisions with the JSON the service returns, alternating with"
+        " the receipt and without it (the engine's pending_receipt replaced for every other"
+        " request); 'alone' is one receipt built from a written entry and serialised",
         "",
         *log_lines,
     ]
