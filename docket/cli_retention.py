@@ -1,12 +1,14 @@
-"""`docket ledger retain` and `docket ledger erase`: retention and erasure of personal data (R30)."""
+"""`docket ledger retain`, `erase` and `export`: retention, erasure and consent (R30)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from docket.app import JsonFlag, emit, open_ledger, user_errors
+from docket.app import ByOption, JsonFlag, emit, open_ledger, operator_name, user_errors
 from docket.cli_ledger import ledger_app
 
 
@@ -92,5 +94,54 @@ def erase(
             f"{r['decision_id']}: erased {len(r['erased_entries'])} personal payload(s)"
             if r["erased_entries"]
             else f"{r['decision_id']}: nothing left to erase (already erased)"
+        ),
+    )
+
+
+@ledger_app.command("export")
+@user_errors
+def export(
+    use_case: Annotated[str, typer.Option("--use-case", help="Use-case name or spec path.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="A .csv or .parquet file.")],
+    purpose: Annotated[
+        str, typer.Option(help="Why the data is exported (recorded with every read).")
+    ] = "retraining",
+    since: Annotated[
+        datetime | None, typer.Option(help="Only decisions made at this time (UTC) or later.")
+    ] = None,
+    by: ByOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export final decisions as data for retraining or monitoring labels, with consent only.
+
+    Only decisions whose person consented to the use of their data for training, and whose
+    data was not erased, are exported; every row exported is a logged read.
+    """
+    import pandas as pd
+
+    from docket.usecases import resolve_spec
+    from serving.review.exports import export_decisions
+
+    if output.suffix.lower() not in (".csv", ".parquet"):
+        typer.echo(f"error: --output must end in .csv or .parquet; got {str(output)!r}", err=True)
+        raise typer.Exit(code=2)
+    name = resolve_spec(use_case).name
+    found = export_decisions(
+        open_ledger(), name, reader=operator_name(by), purpose=purpose, since=since
+    )
+    frame = pd.DataFrame(found.rows)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() == ".csv":
+        frame.to_csv(output, index=False)
+    else:
+        frame.to_parquet(output, index=False)
+    result = {"use_case": name, "output": str(output), **found.summary()}
+    emit(
+        result,
+        as_json,
+        lambda r: (
+            f"{r['use_case']}: exported {r['exported']} decisions to {r['output']}; left out"
+            f" {r['left_out_without_training_consent']} without consent to training use,"
+            f" {r['left_out_erased']} erased, {r['left_out_pending_review']} pending review"
         ),
     )

@@ -19,16 +19,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 from mlflow.exceptions import MlflowException
 from sqlalchemy.orm import Session
 
 from models import registry
-from models.recourse import Verdict
 from models.settings import Settings
 from serving.access import Principal, check_decision_read, check_personal_read
 from serving.decisions.errors import DecisionNotFound, NotServed, RecordFailed, UnknownUseCase
-from serving.decisions.evaluate import evaluate, judge
+from serving.decisions.evaluate import evaluate, find_recourse
 from serving.decisions.notice import notice_for
 from serving.decisions.record import (
     CaseRef,
@@ -193,19 +191,7 @@ class DecisionEngine:
         stopped = self.switches.is_stopped(spec.name)
         ev = evaluate(served, request.features, consent=consent, stopped=stopped)
         result = ev.policy
-        recourse = None
-        if result.adverse:
-
-            def as_verdicts(rows: np.ndarray) -> list[Verdict]:
-                # each counterfactual is re-decided as a real request would be
-                return [
-                    Verdict(outcome=r.outcome, reasons=tuple(f.detail for f in r.referral_reasons))
-                    for r in judge(served, rows, consent=consent, stopped=stopped)
-                ]
-
-            recourse = served.recourse.find(
-                ev.x, target_score=spec.policy.approve_at, judge=as_verdicts
-            )
+        recourse = find_recourse(served, ev, consent=consent, stopped=stopped)
         decision_id = uuid.uuid4().hex
         now = datetime.now(UTC)
         case = None
@@ -241,6 +227,7 @@ class DecisionEngine:
             application_ref=request.application_ref,
             automated_decision_consent=consent,
             recourse=None if recourse is None else recourse.model_dump(mode="json"),
+            training_data_consent=request.training_data_consent,
         )
         try:
             hook = self.on_referred

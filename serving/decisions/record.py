@@ -104,6 +104,8 @@ class PersonalData(_Record):
     application_ref: str | None
     automated_decision_consent: bool
     recourse: dict[str, Any] | None
+    # payloads recorded before this field existed had no consent to training use
+    training_data_consent: bool = False
 
 
 class HistoryItem(BaseModel):

@@ -55,6 +55,12 @@ class DecideRequest(BaseModel):
         default=True,
         description="False when the person asked not to be subject to an automated decision.",
     )
+    training_data_consent: bool = Field(
+        default=False,
+        description="True when the person agreed that their data may be used to train or"
+        " monitor models; without it the decision is left out of every export of training"
+        " data or monitoring labels (`docket ledger export`).",
+    )
 
     @model_validator(mode="wrap")
     @classmethod

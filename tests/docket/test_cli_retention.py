@@ -68,3 +68,26 @@ def test_erase_on_request_and_its_errors(ledger: DecisionLog) -> None:
     )
     assert blank.exit_code == 2 and "needs a reason" in blank.output
     assert runner.invoke(app, ["ledger", "verify"]).exit_code == 0
+
+
+def test_export_writes_only_consenting_decisions(ledger: DecisionLog, tmp_path: Path) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    agreed = record_decision(
+        ledger, clock, recommendation="approve", outcome="approved", training_consent=True
+    )
+    record_decision(ledger, clock, recommendation="approve", outcome="approved")
+    out = tmp_path / "out" / "training.csv"
+    done = runner.invoke(
+        app, ["ledger", "export", "--use-case", "credit-eligibility", "-o", str(out), "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["exported"] == 1 and result["left_out_without_training_consent"] == 1
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    assert frame["__decision_id"].tolist() == [agreed.decision_id]
+    bad = runner.invoke(
+        app, ["ledger", "export", "--use-case", "credit-eligibility", "-o", str(tmp_path / "x.txt")]
+    )
+    assert bad.exit_code == 2 and "--output must end in .csv or .parquet" in bad.output

@@ -113,6 +113,7 @@ def record_decision(
     features: dict[str, Any] | None = None,
     deadline_hours: float = 48,
     rules: tuple[str, ...] = ("adverse_review",),
+    training_consent: bool = False,
 ) -> DecisionRecord:
     """Append a decision like the engine does; a referred one opens its case in the same transaction."""
     now = clock()
@@ -150,6 +151,7 @@ def record_decision(
         application_ref="A-1",
         automated_decision_consent=True,
         recourse={"found": False, "changes": []},
+        training_data_consent=training_consent,
     )
 
     def on_referred(session: Any, entry: Any) -> None:
