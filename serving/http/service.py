@@ -27,6 +27,7 @@ from serving.http.routers import ROUTERS
 from serving.http.routes import route_table
 from serving.ledger.checkpointing import Checkpointing, checkpoint_seconds
 from serving.review import ReviewDesk, open_referral_case
+from serving.review.retention import RetentionSchedule
 
 logger = logging.getLogger("docket.serving")
 
@@ -41,9 +42,31 @@ DECIDE = RouteRule(
 )
 
 
-def _every(engine: DecisionEngine, desk: ReviewDesk, seconds: float, stop: threading.Event) -> None:
-    """Periodic work: switch to newly promoted champions, escalate overdue cases (R24)."""
+def _retention_periods(engine: DecisionEngine) -> dict[str, int]:
+    periods = {}
+    for use_case in engine.served_versions():
+        retention = engine.served(use_case).spec.retention
+        if retention is not None:
+            periods[use_case] = retention.payload_days
+    return periods
+
+
+def _every(
+    engine: DecisionEngine,
+    desk: ReviewDesk,
+    seconds: float,
+    stop: threading.Event,
+    retention: RetentionSchedule | None = None,
+) -> None:
+    """Periodic work: new champions, overdue cases (R24), and, daily, retention (R30)."""
     while not stop.wait(seconds):
+        if retention is not None:
+            try:
+                report = retention.run_if_due()
+                if report is not None and report.erased:
+                    logger.info("retention: erased %d decisions' payloads", len(report.erased))
+            except Exception:  # decisions go on; the next day tries again
+                logger.exception("retention run failed")
         try:
             changed = engine.reload()["changed"]
             if changed:
@@ -78,11 +101,19 @@ class Docket:
         routes_app.state.checkpointing = self.checkpointing
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # personal payloads past their spec's period are erased daily (DOCKET_RETENTION_SECONDS)
+        self.retention = RetentionSchedule(
+            self.engine.log,
+            lambda: _retention_periods(self.engine),
+            float(os.environ.get("DOCKET_RETENTION_SECONDS", str(24 * 3600))),
+        )
         every = float(os.environ.get("DOCKET_RELOAD_SECONDS", "30"))
         if every > 0:
             self._threads.append(
                 threading.Thread(
-                    target=_every, args=(self.engine, self.desk, every, self._stop), daemon=True
+                    target=_every,
+                    args=(self.engine, self.desk, every, self._stop, self.retention),
+                    daemon=True,
                 )
             )
         # its own thread: a slow witness must not delay the champion check or escalations

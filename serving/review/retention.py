@@ -15,7 +15,7 @@ the inputs are gone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +26,14 @@ from serving.ledger import DecisionLog, EntryNotFoundError, LogKind
 from serving.ledger.schema import LogEntryRow, PayloadRow
 from serving.review.outcomes import final_outcome
 
-__all__ = ["Due", "RetentionReport", "due_for_erasure", "erase_decision", "retain"]
+__all__ = [
+    "Due",
+    "RetentionReport",
+    "RetentionSchedule",
+    "due_for_erasure",
+    "erase_decision",
+    "retain",
+]
 
 _MESSAGE_NO_DECISION = "no decision has decision_id {decision_id!r}"
 
@@ -155,3 +162,35 @@ def erase_decision(log: DecisionLog, decision_id: str, reason: str) -> tuple[str
     for entry_id in held:
         log.erase_payload(entry_id, reason)
     return held
+
+
+class RetentionSchedule:
+    """Runs :func:`retain` at most once every ``every_seconds`` (the service: daily).
+
+    ``periods`` gives, when called, each served use case's ``payload_days``; use cases
+    without a ``[retention]`` section are left alone. The first run is one period after
+    the start, so a restart loop cannot erase more often than the schedule says.
+    """
+
+    def __init__(
+        self,
+        log: DecisionLog,
+        periods: Callable[[], Mapping[str, int]],
+        every_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.log = log
+        self.periods = periods
+        self.every = timedelta(seconds=every_seconds)
+        self.clock = clock
+        self.next_run = clock() + self.every
+        self.last: RetentionReport | None = None
+
+    def run_if_due(self) -> RetentionReport | None:
+        """Erase what is past its period when the schedule says so; else do nothing."""
+        now = self.clock()
+        if now < self.next_run:
+            return None
+        self.next_run = now + self.every
+        self.last = retain(self.log, self.periods(), now)
+        return self.last

@@ -88,3 +88,16 @@ def test_erasure_on_request(log: DecisionLog, clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="needs a reason"):
         erase_decision(log, decided.decision_id, " ")
     assert log.verify().ok
+
+
+def test_the_schedule_runs_once_per_period(log: DecisionLog, clock: FakeClock) -> None:
+    from serving.review.retention import RetentionSchedule
+
+    final = record_decision(log, clock, recommendation="approve", outcome="approved")
+    schedule = RetentionSchedule(log, lambda: {USE_CASE: 1}, every_seconds=86400, clock=clock)
+    assert schedule.run_if_due() is None  # the first run is a day after the start
+    clock.advance(days=1)
+    first = schedule.run_if_due()
+    assert first is not None and [d.decision_id for d in first.erased] == [final.decision_id]
+    clock.advance(hours=23)
+    assert schedule.run_if_due() is None  # not again within the day
