@@ -15,6 +15,11 @@ when the version's audit changed since the request. This module takes plain
 names and the caller's opaque identities of people (``requester_ref``,
 ``approver_ref``); it does not know about accounts or tokens.
 
+Callers that keep a ledger pass ``record`` (a :data:`HistoryRecorder`): it is
+called with each history event right after the event is stored in MLflow, and
+before ``champion`` moves, so a recorder that fails stops the promotion. This
+module does not know what a ledger is.
+
 What it cannot prevent: two approvals of one request at the same instant both
 promote (MLflow tags have no compare-and-set); both are in the history.
 """
@@ -25,7 +30,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -49,6 +54,7 @@ __all__ = [
     "MESSAGE_SAME_PERSON",
     "MESSAGE_WAIVER_FIELDS",
     "HistoryEvent",
+    "HistoryRecorder",
     "PromotionRefused",
     "RequestStatus",
     "Waiver",
@@ -83,6 +89,9 @@ _MESSAGE_AUDIT_CHANGED = (
     " was made (audit {then} then, {now} now); ask for a new waiver"
 )
 _REQUEST_ID = re.compile(r"^[0-9a-f]{12}$")
+
+#: called with each history event once it is stored (the caller's ledger, for one)
+HistoryRecorder = Callable[[HistoryEvent], None]
 
 
 class PromotionRefused(Exception):
@@ -159,18 +168,28 @@ def promote(
     requested_by: str,
     reason: str = "",
     waiver: Waiver | None = None,
+    record: HistoryRecorder | None = None,
 ) -> HistoryEvent:
     """Move ``champion`` to ``version`` if its audit under the current spec allows it.
 
     A refusal changes no alias; it is recorded in the history as ``refused`` so
-    auditors see attempts to promote a model the gate stopped.
+    auditors see attempts to promote a model the gate stopped. ``record`` is
+    called with the event (promotion, rollback or refusal) once it is stored.
     """
     client = registry.connect(settings)
     mv = registry.get_version(client, spec.name, version=version)
     try:
-        return _promote(client, spec, mv, requested_by=requested_by, reason=reason, waiver=waiver)
+        return _promote(
+            client,
+            spec,
+            mv,
+            requested_by=requested_by,
+            reason=reason,
+            waiver=waiver,
+            record=record,
+        )
     except PromotionRefused as refusal:
-        record_refusal(client, spec.name, mv, requested_by, str(refusal), waiver)
+        record_refusal(client, spec.name, mv, requested_by, str(refusal), waiver, record=record)
         raise
 
 
@@ -182,6 +201,8 @@ def record_refusal(
     why: str,
     waiver: Waiver | None = None,
     approved_by: str | None = None,
+    *,
+    record: HistoryRecorder | None = None,
 ) -> None:
     """Append a ``refused`` event: nothing changed, but the attempt is on record."""
     version_tags = mv.tags or {}
@@ -200,15 +221,23 @@ def record_refusal(
             audit_status=version_tags.get(tags.AUDIT_STATUS),
             waiver=waiver,
         ),
+        record,
     )
 
 
-def _append_history(client: MlflowClient, use_case: str, event: HistoryEvent) -> None:
+def _append_history(
+    client: MlflowClient,
+    use_case: str,
+    event: HistoryEvent,
+    record: HistoryRecorder | None = None,
+) -> None:
     # tag keys allow only [A-Za-z0-9_-. /], so the key carries a compact timestamp
     stamp = datetime.fromisoformat(event.at).strftime("%Y%m%dT%H%M%S%f")
     client.set_registered_model_tag(
         use_case, f"{HISTORY_PREFIX}{stamp}-{uuid.uuid4().hex[:6]}", event.model_dump_json()
     )
+    if record is not None:
+        record(event)
 
 
 def _promote(
@@ -219,6 +248,7 @@ def _promote(
     requested_by: str,
     reason: str,
     waiver: Waiver | None,
+    record: HistoryRecorder | None,
 ) -> HistoryEvent:
     version = str(mv.version)
     version_tags = mv.tags or {}
@@ -276,7 +306,7 @@ def _promote(
     if recorded is not None:
         for key, value in recorded.as_tags(report.audit_id).items():
             client.set_model_version_tag(spec.name, version, key, value)
-    _append_history(client, spec.name, event)
+    _append_history(client, spec.name, event, record)
     # serving decides with the spec (policy, reasons) this version was promoted under
     spec_path = (
         f"promotions/{datetime.fromisoformat(event.at).strftime('%Y%m%dT%H%M%S%f')}/spec.json"
@@ -487,6 +517,7 @@ def approve_waiver(
     *,
     approver_ref: str,
     note: str = "",
+    record: HistoryRecorder | None = None,
 ) -> HistoryEvent:
     """Approve a pending waiver request as ``approved_by``: promote through the ordinary gate.
 
@@ -498,7 +529,8 @@ def approve_waiver(
     model card); the request then stays pending.
 
     Returns the history event of the promotion (or rollback), which names both
-    the requester and the approver.
+    the requester and the approver. ``record`` is called with every history
+    event this approval stores, refusals included (see :func:`promote`).
     """
     request = find_request(settings, request_id)
     if request.status != "pending":
@@ -514,7 +546,13 @@ def approve_waiver(
             request_id=request_id, requester=request.requested_by, approver=approved_by
         )
         record_refusal(
-            client, request.use_case, mv, request.requested_by, why, approved_by=approved_by
+            client,
+            request.use_case,
+            mv,
+            request.requested_by,
+            why,
+            approved_by=approved_by,
+            record=record,
         )
         raise WaiverRequestRefused(why, "same_person")
     audit_now = (mv.tags or {}).get(tags.AUDIT_ID)
@@ -533,7 +571,13 @@ def approve_waiver(
             ),
         )
         record_refusal(
-            client, request.use_case, mv, request.requested_by, why, approved_by=approved_by
+            client,
+            request.use_case,
+            mv,
+            request.requested_by,
+            why,
+            approved_by=approved_by,
+            record=record,
         )
         raise WaiverRequestRefused(why, "audit_changed")
     waiver = _waiver(request.justification, request.requested_by, approved_by)
@@ -546,6 +590,7 @@ def approve_waiver(
         requested_by=request.requested_by,
         reason=f"waiver request {request_id}: {request.reason or request.justification}",
         waiver=waiver,
+        record=record,
     )
     _store_request(
         client,

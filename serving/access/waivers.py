@@ -34,6 +34,7 @@ from models.spec import DecisionSpec
 from serving.access.errors import AccessDenied, ErrorKind, ServiceError
 from serving.access.keys import Principal
 from serving.access.people import require_person
+from serving.access.promotions import promotion_digest
 from serving.ledger import DecisionLog
 
 __all__ = [
@@ -136,13 +137,34 @@ def approve_waiver_as(
     Raises :class:`~serving.access.errors.AccessDenied` for a caller who is not a
     person of a waiver role, and :class:`WaiverRefused` (not found, forbidden for
     the requester, conflict for a closed request, a changed audit or a gate that
-    refuses) otherwise. Refusals of the requester are recorded in the ledger too.
+    refuses) otherwise. Every event the approval stores in the promotion history
+    (the promotion, or a refusal) is a ledger entry, written as it is stored and
+    before ``champion`` moves; a refusal's action is ``waiver_approval_refused``.
     """
     _check_person(principal, "approve a waiver", WAIVER_ROLES)
     try:
         request = find_request(settings, request_id)
     except WaiverRequestRefused as exc:
         raise _refused(exc) from None
+
+    def record(event: HistoryEvent) -> None:
+        digest = promotion_digest(event, spec_hash=request.spec_hash, spec_version=None)
+        if event.action == "refused":
+            digest["action"] = "waiver_approval_refused"
+        log.append(
+            "promotion",
+            request.use_case,
+            {
+                **digest,
+                "request_id": request_id,
+                "requested_by_id": request.requester_ref,
+                "approved_by_id": principal.key_id,
+                "justification": request.justification,
+                "note": note.strip(),
+            },
+            subject_id=f"waiver_request:{request_id}",
+        )
+
     try:
         event = approve_waiver(
             settings,
@@ -150,47 +172,12 @@ def approve_waiver_as(
             principal.name,
             approver_ref=principal.key_id,
             note=note,
+            record=record,
         )
     except WaiverRequestRefused as exc:
-        if exc.problem == "same_person":
-            log.append(
-                "promotion",
-                request.use_case,
-                {
-                    "action": "waiver_approval_refused",
-                    "request_id": request_id,
-                    "version": request.version,
-                    "requested_by": request.requested_by,
-                    "requested_by_id": request.requester_ref,
-                    "approved_by": principal.name,
-                    "approved_by_id": principal.key_id,
-                    "reason": str(exc),
-                },
-                subject_id=f"waiver_request:{request_id}",
-            )
         raise _refused(exc) from None
     except PromotionRefused as exc:  # the gate itself (e.g. an incomplete model card)
         raise WaiverRefused(str(exc), "conflict") from None
-    log.append(
-        "promotion",
-        request.use_case,
-        {
-            "action": event.action,
-            "request_id": request_id,
-            "version": event.version,
-            "previous_champion": event.previous_champion,
-            "requested_by": event.requested_by,
-            "requested_by_id": request.requester_ref,
-            "approved_by": event.approved_by,
-            "approved_by_id": principal.key_id,
-            "justification": request.justification,
-            "note": note.strip(),
-            "audit_id": event.audit_id,
-            "audit_status": event.audit_status,
-            "at": event.at,
-        },
-        subject_id=f"waiver_request:{request_id}",
-    )
     return event
 
 
