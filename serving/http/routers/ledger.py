@@ -33,7 +33,8 @@ class EntryUnknown(ServiceError):
 
 
 class NoLedgerKey(ServiceError):
-    kind = "not_found"
+    # the service runs without a key (decisions go on): this part of it is unavailable
+    kind = "unavailable"
 
 
 class LedgerNotMatching(ServiceError):
@@ -97,7 +98,7 @@ def get_receipt(entry_id: str, request: Request) -> dict[str, Any]:
 
 @router.get(
     "/ledger/public-key",
-    summary="the public key that signs the ledger's checkpoints (PEM and hex) and the log id (hex SHA-256 of the raw key), to verify receipts with; 404 when no key is configured",
+    summary="the public key that signs the ledger's checkpoints (PEM and hex) and the log id (hex SHA-256 of the raw key), to verify receipts with; 503 when no key is configured",
 )
 @allow()
 def public_key(request: Request) -> dict[str, Any]:
