@@ -13,7 +13,16 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from docket.app import ByOption, JsonFlag, app, emit, operator_name, progress, user_errors
+from docket.app import (
+    ByOption,
+    JsonFlag,
+    app,
+    emit,
+    open_ledger,
+    operator_name,
+    progress,
+    user_errors,
+)
 from models.spec import MITIGATIONS
 
 
@@ -290,13 +299,17 @@ def _promote_on_pass(
     from audits.promotion import PromotionRefused, event_dict
     from audits.promotion import promote as do_promote
     from models.settings import Settings
+    from serving.access.promotions import ledger_recorder
 
     spec = _trained_spec(use_case)
     who = requested_by or os.environ.get("DOCKET_USER") or os.environ.get("USER") or ""
     if not who.strip():
         _usage("--requested-by is required (no $USER to default to)")
+    record = ledger_recorder(open_ledger(), spec)
     try:
-        event = do_promote(spec, Settings.from_env(), version, requested_by=who, reason=reason)
+        event = do_promote(
+            spec, Settings.from_env(), version, requested_by=who, reason=reason, record=record
+        )
     except PromotionRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -381,30 +394,70 @@ def history(
     use_case: Annotated[str, typer.Argument(help="Use-case name or path to a spec .toml")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Every promotion, waiver and rollback of a use case: who, when and why."""
-    from audits.promotion import event_dict
+    """Every promotion, waiver and rollback of a use case, from the ledger: who, when and why.
+
+    The MLflow history tags are a convenience copy: an event on one side only, or
+    whose fields differ, is reported (``mismatches`` in --json).
+    """
     from audits.promotion import history as load_history
     from docket.usecases import require_registered
     from models import registry
     from models.settings import Settings
+    from serving.access.promotions import compare_history, ledger_promotions
 
     client = registry.connect(Settings.from_env())
-    # the history is the registry's alone: a name works even if its spec file has moved
+    # the history is the registry's and the ledger's: a name works even if its spec file moved
     use_case = require_registered(client, use_case)
-    events = [event_dict(e) for e in load_history(client, use_case)]
-
-    def human(es: list[dict[str, Any]]) -> str:
-        if not es:
-            return f"{use_case}: no promotions yet"
-        return "\n".join(
-            f"{e['at']}  {e['action']:<8} v{e['version']} (was {e['previous_champion']})"
-            f"  by {e['requested_by']}"
-            + (f", approved by {e['approved_by']}" if e["approved_by"] else "")
-            + f"  audit {e['audit_status']}: {e['reason']}"
-            for e in es
+    entries = ledger_promotions(open_ledger(), use_case)
+    mismatches = compare_history(use_case, load_history(client, use_case), entries)
+    events: list[dict[str, Any]] = []
+    last_hash: str | None = None
+    for entry in entries:
+        d = entry.digest
+        changed = False
+        if d.get("action") in ("promote", "rollback") and d.get("spec_hash"):
+            changed = last_hash is not None and d["spec_hash"] != last_hash
+            last_hash = d["spec_hash"]
+        events.append(
+            {
+                **d,
+                "at": d.get("at") or entry.recorded_at,
+                "seq": entry.seq,
+                "entry_id": entry.entry_id,
+                "spec_changed": changed,
+            }
         )
+    result = {
+        "use_case": use_case,
+        "events": events,
+        "mismatches": [m.to_dict() for m in mismatches],
+    }
 
-    emit(events, as_json, human)
+    def line(e: dict[str, Any]) -> str:
+        text = f"{e['at']}  {e['action']:<8} v{e.get('version')}"
+        if "previous_champion" in e:
+            text += f" (was {e['previous_champion']})"
+        text += f"  by {e.get('requested_by')}"
+        if e.get("approved_by"):
+            text += f", approved by {e['approved_by']}"
+        if e.get("audit_status") is not None:
+            text += f"  audit {e['audit_status']}"
+        text += f": {e.get('reason') or e.get('justification') or ''}"
+        if e["spec_changed"]:
+            text += f"  [spec changed: now {str(e['spec_hash'])[:12]}]"
+        return text
+
+    def human(r: dict[str, Any]) -> str:
+        lines = [line(e) for e in r["events"]] or [f"{use_case}: no promotions yet"]
+        if mismatches:
+            lines.append(
+                f"MISMATCH: {len(mismatches)} event(s) differ between the ledger and the"
+                " MLflow history tags:"
+            )
+            lines += [f"  {m.line()}" for m in mismatches]
+        return "\n".join(lines)
+
+    emit(result, as_json, human)
 
 
 @app.command()
@@ -458,12 +511,19 @@ def _audit_and_maybe_promote(spec: Any, settings: Any, version: str) -> dict[str
     from audits.audit import run_audit
     from audits.promotion import PromotionRefused
     from audits.promotion import promote as do_promote
+    from serving.access.promotions import ledger_recorder
 
     report = run_audit(spec, settings, version=version, progress=progress)
     promotion = "not promoted: audit " + report.outcome
     if report.outcome == "PASS":
         try:
-            event = do_promote(spec, settings, version, requested_by="docket-demo")
+            event = do_promote(
+                spec,
+                settings,
+                version,
+                requested_by="docket-demo",
+                record=ledger_recorder(open_ledger(), spec),
+            )
             promotion = f"promoted to champion (was {event.previous_champion})"
         except PromotionRefused as exc:
             promotion = f"promotion refused: {exc}"

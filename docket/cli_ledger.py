@@ -58,8 +58,15 @@ def _public_key(path: Path | None) -> bytes:
 
 def _verify_line(r: dict[str, Any]) -> str:
     # the first line keeps the form scripts read: "ok: …" or "BROKEN at seq N …"
+    mismatches = r.get("history_mismatches") or []
     if r["ok"]:
         lines = [f"ok: {r['entries_checked']} entries verified"]
+    elif r["first_broken_seq"] is None and mismatches:
+        # the chain holds; only the promotion history's two copies disagree
+        lines = [
+            f"MISMATCH: {r['entries_checked']} entries verified, but {len(mismatches)} promotion"
+            " history event(s) differ between the ledger and the MLflow history tags"
+        ]
     else:
         lines = [
             f"BROKEN at seq {r['first_broken_seq']} (entry {r['first_broken_entry_id']}):"
@@ -80,7 +87,19 @@ def _verify_line(r: dict[str, Any]) -> str:
         lines.append(
             f"checkpoints also fail from seq {checks['first_differing_seq']}: {checks['detail']}"
         )
+    lines += [f"history: {m['line']}" for m in mismatches]
     return "\n".join(lines)
+
+
+def _history_mismatches(store: DecisionLog) -> list[dict[str, Any]]:
+    """The promotion history of every registered use case, ledger against MLflow tags."""
+    from models import registry
+    from models.settings import Settings
+    from serving.access.promotions import history_mismatches
+
+    client = registry.connect(Settings.from_env())
+    names = registry.registered_names(client)
+    return [{**m.to_dict(), "line": m.line()} for m in history_mismatches(client, store, names)]
 
 
 @ledger_app.command("verify")
@@ -101,7 +120,11 @@ def ledger_verify(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check the hash chain and, with --checkpoints, the signed checkpoints. Exit 1 if broken."""
+    """Check the hash chain and, with --checkpoints, the signed checkpoints. Exit 1 if broken.
+
+    Also compares each registered use case's promotion history in the ledger with
+    its MLflow history tags; any event on one side only, or differing, fails too.
+    """
     from serving.ledger.checkpoints import verify_against_witness
     from serving.ledger.witness import WitnessReadError
 
@@ -124,9 +147,11 @@ def ledger_verify(
                 detail=result.detail,
             )
         ok = ok and result.ok
-    out["ok"] = ok
+    mismatches = _history_mismatches(store)
+    out["history_mismatches"] = mismatches
+    out["ok"] = ok and not mismatches
     emit(out, as_json, _verify_line)
-    if not ok:
+    if not out["ok"]:
         raise typer.Exit(code=1)
 
 

@@ -134,14 +134,22 @@ def test_promote_and_history_through_the_cli(tmp_path: Path) -> None:
     assert waived.returncode == 0, waived.stderr
     promoted = json.loads(waived.stdout)
     assert (promoted["requested_by"], promoted["approved_by"]) == ("Ann Lee", "Bob Ng")
-    history = json.loads(
+    read = json.loads(
         _docket(
             "history", "synthetic-eligibility", "--json", home=home, spec_dir=Path(spec).parent
         ).stdout
     )
-    assert [e["action"] for e in history] == ["refused", "refused", "promote"]
-    assert (history[1]["requested_by"], history[1]["approved_by"]) == ("Ann Lee", "Ann Lee")
-    assert (history[2]["requested_by"], history[2]["approved_by"]) == ("Ann Lee", "Bob Ng")
+    # the history is the ledger's: the waiver request is in it, and MLflow's copy agrees
+    history = read["events"]
+    assert [e["action"] for e in history] == [
+        "refused",
+        "waiver_requested",
+        "waiver_approval_refused",
+        "promote",
+    ]
+    assert (history[2]["requested_by"], history[2]["approved_by"]) == ("Ann Lee", "Ann Lee")
+    assert (history[3]["requested_by"], history[3]["approved_by"]) == ("Ann Lee", "Bob Ng")
+    assert read["mismatches"] == []
     verified = _docket("log", "verify", "--json", home=home)
     assert verified.returncode == 0 and json.loads(verified.stdout)["ok"]
     card = _docket("card", spec, "--format", "md", home=home)
