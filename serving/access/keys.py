@@ -8,6 +8,10 @@ fast hash is safe here (no password stretching needed).
 A :class:`Principal` is who a request acts as: an application's API key, a
 person with a personal token (:mod:`serving.access.people`), or a caller in this
 process (CLI, notebook, benchmark). It may hold several roles.
+
+Given the ledger (``log``), creating and revoking a key are ``admin`` entries,
+written in the same transaction as the change: the key id, its role and name,
+and who did it; never the secret or its hash.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
@@ -26,8 +30,10 @@ from sqlalchemy.orm import Session
 
 from serving.access.roles import KEY_ROLES
 from serving.access.schema import ApiKeyRow
+from serving.ledger import DecisionLog
 
 __all__ = [
+    "KEYS_LEDGER_SCOPE",
     "KeyAdminError",
     "Principal",
     "PrincipalKind",
@@ -39,6 +45,8 @@ __all__ = [
 ]
 
 _PREFIX = "dk"
+#: the ledger's use_case of key changes
+KEYS_LEDGER_SCOPE = "_keys"
 PrincipalKind = Literal["key", "person", "local"]
 
 
@@ -99,26 +107,58 @@ def secret_matches(stored_hash: str, secret: str) -> bool:
     return hmac.compare_digest(stored_hash, hash_secret(secret))
 
 
-def create_key(engine: Engine, role: str, name: str) -> tuple[str, Principal]:
-    """Create a key; returns the full key (shown once) and who it belongs to."""
+def create_key(
+    engine: Engine,
+    role: str,
+    name: str,
+    *,
+    log: DecisionLog | None = None,
+    by: str | None = None,
+) -> tuple[str, Principal]:
+    """Create a key; returns the full key (shown once) and who it belongs to.
+
+    With ``log``, the key is written to the log's database (``engine`` is not
+    used) together with an ``admin`` entry ``key_created`` naming ``by``.
+    """
     if role not in KEY_ROLES:
         raise KeyAdminError(f"role must be one of {list(KEY_ROLES)}; got {role!r} instead")
     if not name.strip() or len(name) > 200:
         raise KeyAdminError(f"name must be 1-200 characters; got {name!r}")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    with Session(engine) as session, session.begin():
-        session.add(
-            ApiKeyRow(
-                key_id=key_id,
-                name=name.strip(),
-                role=role,
-                key_hash=hash_secret(secret),
-                created_at=datetime.now(UTC).isoformat(),
+    row = ApiKeyRow(
+        key_id=key_id,
+        name=name.strip(),
+        role=role,
+        key_hash=hash_secret(secret),
+        created_at=datetime.now(UTC).isoformat(),
+    )
+    if log is not None:
+        # the key and its ledger entry are written together, or neither
+        with log.transaction() as tx:
+            tx.session.add(row)
+            tx.session.flush()
+            tx.append(
+                "admin",
+                KEYS_LEDGER_SCOPE,
+                _key_digest("key_created", key_id, role, name.strip(), by),
+                subject_id=f"key:{key_id}",
             )
-        )
+    else:
+        with Session(engine) as session, session.begin():
+            session.add(row)
     who = Principal(key_id=key_id, name=name.strip(), roles=frozenset({role}), kind="key")
     return f"{_PREFIX}_{key_id}_{secret}", who
+
+
+def _key_digest(
+    action: Literal["key_created", "key_revoked"],
+    key_id: str,
+    role: str,
+    name: str,
+    by: str | None,
+) -> dict[str, Any]:
+    return {"action": action, "key_id": key_id, "role": role, "name": name, "by": by}
 
 
 def authenticate(engine: Engine, key: str) -> Principal | None:
@@ -134,14 +174,34 @@ def authenticate(engine: Engine, key: str) -> Principal | None:
         return Principal(key_id=row.key_id, name=row.name, roles=frozenset({row.role}), kind="key")
 
 
-def revoke_key(engine: Engine, key_id: str) -> bool:
-    with Session(engine) as session, session.begin():
-        result = session.execute(
-            update(ApiKeyRow)
-            .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC).isoformat())
+def revoke_key(
+    engine: Engine, key_id: str, *, log: DecisionLog | None = None, by: str | None = None
+) -> bool:
+    """Revoke an active key; False when no active key has that id.
+
+    With ``log``, the revocation is written to the log's database (``engine`` is
+    not used) together with an ``admin`` entry ``key_revoked`` naming ``by``.
+    """
+    revoke = (
+        update(ApiKeyRow)
+        .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC).isoformat())
+    )
+    if log is None:
+        with Session(engine) as session, session.begin():
+            return bool(session.execute(revoke).rowcount)  # type: ignore[attr-defined]
+    with log.transaction() as tx:
+        if not tx.session.execute(revoke).rowcount:  # type: ignore[attr-defined]
+            return False
+        row = tx.session.get(ApiKeyRow, key_id)
+        assert row is not None
+        tx.append(
+            "admin",
+            KEYS_LEDGER_SCOPE,
+            _key_digest("key_revoked", key_id, row.role, row.name, by),
+            subject_id=f"key:{key_id}",
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+    return True
 
 
 def list_keys(engine: Engine) -> list[dict[str, str | None]]:

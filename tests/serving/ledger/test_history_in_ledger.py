@@ -151,3 +151,29 @@ def test_a_changed_or_missing_copy_is_a_mismatch(world: World) -> None:
         HistoryMismatch(name, "mlflow_only", unrecorded.at, "2", "promote"),
     ]
     assert promoted.action == "promote"  # untouched, so not reported
+
+
+def test_key_changes_are_ledger_entries_without_the_secret(tmp_path: Path) -> None:
+    from serving.access.keys import authenticate, create_key, hash_secret, revoke_key
+
+    # given a ledger
+    log = DecisionLog(f"sqlite:///{tmp_path / 'decisions.db'}")
+    log.migrate()
+
+    # when a key is created and revoked through it
+    key, who = create_key(log.engine, "auditor", "audit team", log=log, by="ops")
+    assert authenticate(log.engine, key) == who
+    assert revoke_key(log.engine, who.key_id, log=log, by="ops")
+    assert not revoke_key(log.engine, who.key_id, log=log, by="ops")  # nothing to record
+
+    # then two admin entries name the key, its role and who; neither holds the secret
+    entries = [e for e in log.iter_entries() if str(e.kind) == "admin"]
+    assert [e.digest for e in entries] == [
+        {"action": a, "key_id": who.key_id, "role": "auditor", "name": "audit team", "by": "ops"}
+        for a in ("key_created", "key_revoked")
+    ]
+    secret = key.split("_", 2)[2]
+    stored = str([e.hashed_fields() for e in entries])
+    assert secret not in stored and hash_secret(secret) not in stored
+    assert authenticate(log.engine, key) is None
+    assert log.verify().ok
