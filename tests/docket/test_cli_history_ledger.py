@@ -136,3 +136,27 @@ def test_a_promotion_missing_from_the_ledger_is_reported(home: Settings) -> None
         ("mlflow_only", event.at, "2")
     ]
     assert _run("ledger", "verify").exit_code == 1
+
+
+def test_history_marks_a_promotion_under_a_changed_spec(home: Settings) -> None:
+    # given v2 promoted under the spec as built
+    path = home.home / "synth" / "spec.toml"
+    first = load_spec(path)
+    assert _run("promote", str(path), "--version", "2", "--requested-by", "ann").exit_code == 0
+
+    # when the gate is loosened, v2 audited again and promoted under the new spec
+    text = path.read_text()
+    assert text.count("min_impact_ratio = 0.8") == 1
+    path.write_text(text.replace("min_impact_ratio = 0.8", "min_impact_ratio = 0.7"))
+    second = load_spec(path)
+    assert second.spec_hash() != first.spec_hash()
+    assert run_audit(second, home, version="2").outcome == "PASS"
+    assert _run("promote", str(path), "--version", "2", "--requested-by", "ann").exit_code == 0
+
+    # then the second promotion is marked, with the new hash
+    read = json.loads(_run("history", NAME, "--json").stdout)
+    assert [(e["spec_hash"], e["spec_changed"]) for e in read["events"]] == [
+        (first.spec_hash(), False),
+        (second.spec_hash(), True),
+    ]
+    assert f"[spec changed: now {second.spec_hash()[:12]}]" in _run("history", NAME).stdout
