@@ -587,7 +587,7 @@ def demo(
     if not serve_after:
         return
     store = _log_store()
-    key, _ = create_key(store.engine, "application", "docket demo")
+    key, _ = create_key(store.engine, "application", "docket demo", log=store, by="docket demo")
     # one person holding every role, so the console's pages can all be tried
     from datetime import datetime
 
@@ -650,13 +650,15 @@ def _log_store() -> Any:
 def keys_create(
     role: Annotated[str, typer.Option(help="application, reviewer, auditor or admin.")],
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    by: ByOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create an API key; it is shown once and only its hash is stored."""
+    """Create an API key; it is shown once and only its hash is stored (a ledger entry)."""
     from serving.access.keys import KeyAdminError, create_key
 
+    store = _log_store()
     try:
-        key, who = create_key(_log_store().engine, role, name)
+        key, who = create_key(store.engine, role, name, log=store, by=operator_name(by))
     except KeyAdminError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
@@ -692,11 +694,13 @@ def keys_list(as_json: JsonFlag = False) -> None:
 @keys_app.command("revoke")
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="Key id from 'docket keys list'.")],
+    by: ByOption = None,
 ) -> None:
-    """Revoke a key."""
+    """Revoke a key (a ledger entry)."""
     from serving.access.keys import revoke_key
 
-    if not revoke_key(_log_store().engine, key_id):
+    store = _log_store()
+    if not revoke_key(store.engine, key_id, log=store, by=operator_name(by)):
         typer.echo(f"error: no active key with id {key_id!r}", err=True)
         raise typer.Exit(code=2)
     typer.echo(f"revoked {key_id}")

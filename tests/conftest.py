@@ -22,6 +22,8 @@ from docket.usecases import resolve_spec
 from models.decision_model import DecisionModel
 from models.settings import Settings
 from models.spec import DecisionSpec, load_spec
+from serving.access.promotions import ledger_recorder
+from serving.ledger import DecisionLog
 from tests.built_once import built_once, fingerprint
 from tests.registry_copy import copy_registry, forget_artifact_locations
 from tests.scheduling import ServerModulesTogether
@@ -91,16 +93,38 @@ WAIVER = {
 
 def _build_served(home: Path) -> None:
     settings = Settings.local(home)
+    # promotions are ledger entries too: tests that need a ledger start from a copy of
+    # this one (SERVED_LEDGER), so the registry's history and the ledger agree
+    ledger = DecisionLog(settings.database_url)
+    ledger.migrate()
     for name in SHIPPED:
         spec = resolve_spec(name)
         trained = train_use_case(spec, settings)
         report = run_audit(spec, settings, version=trained.version)
         waiver = None if report.outcome == "PASS" else Waiver(**WAIVER)
-        promote(spec, settings, trained.version, requested_by="test-model-owner", waiver=waiver)
+        promote(
+            spec,
+            settings,
+            trained.version,
+            requested_by="test-model-owner",
+            waiver=waiver,
+            record=ledger_recorder(ledger, spec),
+        )
     synth = load_spec(write_synthetic(home / "synth", rows=3000, disparity=1.5, seed=3))
     trained = train_use_case(synth, settings, mitigation="reweighing")
     assert run_audit(synth, settings, version=trained.version).outcome == "PASS"
-    promote(synth, settings, trained.version, requested_by="test-model-owner")
+    promote(
+        synth,
+        settings,
+        trained.version,
+        requested_by="test-model-owner",
+        record=ledger_recorder(ledger, synth),
+    )
+    ledger.close()
+
+
+#: the served registry's ledger file, holding its promotions
+SERVED_LEDGER = "decisions.db"
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,8 @@ from audits.audit import run_audit
 from audits.promotion import promote
 from models.settings import Settings
 from models.spec import load_spec
+from serving.access.promotions import ledger_recorder
+from serving.ledger import DecisionLog
 from training.synthetic import write_synthetic
 from training.train import train_use_case
 
@@ -97,7 +99,11 @@ def build_registry(
         assert spec.policy.review_deadline_hours == review_deadline_hours
     trained = train_use_case(spec, settings, mitigation="reweighing")
     assert run_audit(spec, settings, version=trained.version).outcome == "PASS"
-    promote(spec, settings, trained.version, requested_by="model-owner")
+    ledger = DecisionLog(settings.database_url)  # the promotion is a ledger entry too
+    ledger.migrate()
+    record = ledger_recorder(ledger, spec)
+    promote(spec, settings, trained.version, requested_by="model-owner", record=record)
+    ledger.close()
     return settings, spec_path.parent / "data.csv"
 
 

@@ -23,7 +23,7 @@ def test_shutdown_stops_the_reload_thread_and_the_engine_is_in_the_app_state(
     service = Docket.inner()  # the class BentoML instantiates in each worker
 
     # when / then: the reloader runs and routes find the service's engine
-    assert service._reloader is not None and service._reloader.is_alive()
+    assert service._threads and all(t.is_alive() for t in service._threads)
     assert routes_app.state.engine is service.engine
     assert "synthetic-eligibility" in service.engine.served_versions()
 
@@ -31,4 +31,4 @@ def test_shutdown_stops_the_reload_thread_and_the_engine_is_in_the_app_state(
     service.shutdown()
 
     # then
-    assert not service._reloader.is_alive()
+    assert not any(t.is_alive() for t in service._threads)

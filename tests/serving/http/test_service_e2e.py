@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from serving.access.keys import create_key
 from serving.access.people import add_person
 from serving.decisions.engine import DecisionEngine
 from serving.ledger import DecisionLog
+from tests.conftest import SERVED_LEDGER
 
 from ..paths import rows_by_path
 from ..server import docket_server
@@ -27,6 +29,8 @@ def service(
     served_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, str], Settings]]:
     work = tmp_path_factory.mktemp("e2e")
+    # the served registry's ledger, with its promotions: verify compares the two
+    shutil.copyfile(served_settings.home / SERVED_LEDGER, work / "decisions.db")
     settings = served_settings.model_copy(
         update={"database_url": f"sqlite:///{work / 'decisions.db'}"}
     )
@@ -322,6 +326,7 @@ def _example_path(template: str, decision_id: str) -> str:
         .replace("{version}", "1")
         .replace("{person_id}", "0123456789abcdef")
         .replace("{key_id}", "0123456789ab")
+        .replace("{entry_id}", "0123456789abcdef")
     )
     assert "{" not in path, f"no example value for the parameter of {template}"
     return path

@@ -278,9 +278,10 @@ def create_key_page(
     request: Request, form: Annotated[KeyForm, Depends(form_of(KeyForm))]
 ) -> Response:
     store = deps.engine(request).log
+    by = session_of(request).principal.name
     try:
         # the same call as 'docket keys create'
-        key, who = create_key(store.engine, form.role, form.name)
+        key, who = create_key(store.engine, form.role, form.name, log=store, by=by)
     except KeyAdminError as exc:
         return _people_page(request, status_code=400, problem=str(exc), key_form=form)
     shown = {
@@ -295,7 +296,9 @@ def create_key_page(
 @allow("admin")
 def revoke_key_page(key_id: str, request: Request) -> Response:
     # the same call as 'docket keys revoke'
-    if not revoke_key(deps.engine(request).log.engine, key_id):
+    store = deps.engine(request).log
+    by = session_of(request).principal.name
+    if not revoke_key(store.engine, key_id, log=store, by=by):
         return _people_page(
             request,
             status_code=404,
