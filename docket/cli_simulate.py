@@ -91,6 +91,7 @@ def read_logged(
     """
     from serving.decisions.search import MAX_PAGE, DecisionQuery, search_decisions
     from serving.ledger import DecisionLog, LogKind
+    from serving.ledger.reads import record_reads
 
     sqlite_file = _sqlite_file(database_url)
     if sqlite_file is not None and not sqlite_file.is_file():
@@ -126,21 +127,14 @@ def read_logged(
                 for f in rule_features:
                     values[f][i] = features.get(f)
             read = [r.decision_id for r, gone in zip(records, lacking, strict=True) if not gone]
-            if read:
-                with log.transaction() as tx:
-                    for decision_id in read:
-                        tx.append(
-                            LogKind.ACCESS,
-                            use_case,
-                            {
-                                "reader": reader,
-                                "role": "operator",
-                                "purpose": SIMULATION_PURPOSE,
-                                "decision_id": decision_id,
-                                "features": rule_features,
-                            },
-                            subject_id=decision_id,
-                        )
+            record_reads(
+                log,
+                use_case,
+                read,
+                reader=reader,
+                purpose=SIMULATION_PURPOSE,
+                details={"features": rule_features},
+            )
     finally:
         log.close()
     fired = [{r.rule for r in record.referral_reasons} for record in records]

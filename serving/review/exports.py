@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving.ledger import DecisionLog, LogKind
+from serving.ledger.reads import record_reads
 from serving.ledger.schema import LogEntryRow
 from serving.review.outcomes import final_outcome
 
@@ -96,20 +97,7 @@ def export_decisions(
                     "__final_at": standing.decided_at,
                 }
             )
-    if read:
-        with log.transaction() as tx:
-            for decision_id in read:
-                tx.append(
-                    LogKind.ACCESS,
-                    use_case,
-                    {
-                        "reader": reader,
-                        "role": "operator",
-                        "purpose": f"export: {purpose}",
-                        "decision_id": decision_id,
-                    },
-                    subject_id=decision_id,
-                )
+    record_reads(log, use_case, read, reader=reader, purpose=f"export: {purpose}")
     return out
 
 
