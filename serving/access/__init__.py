@@ -16,7 +16,7 @@ from serving.access.keys import (
     list_keys,
     revoke_key,
 )
-from serving.access.middleware import MAX_BODY_BYTES, BodyTooLarge, Gatekeeper
+from serving.access.middleware import MAX_BODY_BYTES, Gatekeeper
 from serving.access.people import (
     Person,
     PersonAdminError,
@@ -55,7 +55,6 @@ __all__ = [
     "PERSON_ROLES",
     "ROLES",
     "AccessDenied",
-    "BodyTooLarge",
     "ErrorKind",
     "Gatekeeper",
     "KeyAdminError",

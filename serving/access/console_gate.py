@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, quote
 
 from sqlalchemy.engine import Engine
 
+from serving.access.bodies import read_body, replay_body
 from serving.access.sessions import COOKIE_NAME, csrf_matches, load_session_key, resume_session
 
 __all__ = [
@@ -156,7 +157,7 @@ class ConsoleGate:
             state["principal"] = session.principal
             state["console_session"] = session
         if method == "POST":
-            body = await _read_body(receive, max_body)
+            body = await read_body(receive, max_body)
             if body is None:
                 await self._html(send, 413, "Too large", f"The form is over {max_body} bytes.")
                 return
@@ -169,7 +170,7 @@ class ConsoleGate:
             if not good:
                 await self._html(send, 403, "Form refused", _MESSAGE_CSRF)
                 return
-            receive = _replay(body, receive)
+            receive = replay_body(body, receive)
         await self.app(scope, receive, send)
 
     @staticmethod
@@ -211,33 +212,3 @@ class ConsoleGate:
             }
         )
         await send({"type": "http.response.body", "body": data})
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, then: Receive) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await then()
-
-    return receive

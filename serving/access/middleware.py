@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from models.settings import Settings
+from serving.access.bodies import read_body, replay_body
 from serving.access.console_gate import CONSOLE_PREFIX, ConsoleGate
 from serving.access.keys import Principal, authenticate
 from serving.access.people import TOKEN_PREFIX, authenticate_person
@@ -171,24 +172,22 @@ class Gatekeeper:
             )
             return
         scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, self._limited(receive, send), send)
+        if method in _WITH_BODY:
+            # read whole here: a chunked body has no Content-Length to refuse it by
+            body = await read_body(receive, self.max_body)
+            if body is None:
+                await _reply(
+                    send,
+                    413,
+                    {
+                        "error": f"request body is over the limit of {self.max_body} bytes"
+                        " (sent without Content-Length)"
+                    },
+                )
+                return
+            receive = replay_body(body, receive)
+        await self.app(scope, receive, send)
 
-    def _limited(self, receive: Receive, send: Send) -> Receive:
-        seen = 0
-        limit = self.max_body
 
-        async def wrapped() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge(limit)
-            return message
-
-        return wrapped
-
-
-class BodyTooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body exceeds the limit of {limit} bytes")
+#: methods whose bodies routes read
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})

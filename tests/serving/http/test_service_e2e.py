@@ -146,6 +146,34 @@ def test_bad_inputs_get_clear_errors(service: tuple, engine: DecisionEngine) -> 
         {"use_case": "credit-eligibility", "features": good, "application_ref": "x" * 100_000},
     )
     assert huge.status_code == 413 and "the limit is 65536 bytes" in huge.text
+    # the same body sent in chunks, without Content-Length: refused too, not a 500
+    body = json.dumps(
+        {"use_case": "credit-eligibility", "features": good, "application_ref": "x" * 100_000}
+    ).encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    chunked = httpx.post(
+        f"{url}/decide",
+        headers={"Authorization": f"Bearer {app}", "Content-Type": "application/json"},
+        content=chunks(),
+        timeout=30,
+    )
+    assert chunked.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in chunked.request.headers
+    assert chunked.status_code == 413, chunked.text
+    assert "over the limit of 65536 bytes" in chunked.text
+    # a small chunked body is decided as usual
+    small = json.dumps({"use_case": "credit-eligibility", "features": good}).encode()
+    fine = httpx.post(
+        f"{url}/decide",
+        headers={"Authorization": f"Bearer {app}", "Content-Type": "application/json"},
+        content=iter([small[:10], small[10:]]),
+        timeout=30,
+    )
+    assert fine.status_code == 200, fine.text
 
 
 def test_keys_and_roles(service: tuple) -> None:
