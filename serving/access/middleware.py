@@ -185,8 +185,34 @@ class Gatekeeper:
                     },
                 )
                 return
+            media = _content_type(headers)
+            if body and not _is_json(media):
+                await _reply(
+                    send,
+                    415,
+                    {
+                        "error": "header 'Content-Type' must be 'application/json' for a request"
+                        f" body; got {media or '(none)'!r}"
+                    },
+                )
+                return
             receive = replay_body(body, receive)
         await self.app(scope, receive, send)
+
+
+def _content_type(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.decode("latin-1").strip()
+    return ""
+
+
+def _is_json(media: str) -> bool:
+    """``application/json`` or a ``+json`` type, with any parameters (charset)."""
+    kind = media.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
 
 
 #: methods whose bodies routes read

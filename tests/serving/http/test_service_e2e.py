@@ -176,6 +176,44 @@ def test_bad_inputs_get_clear_errors(service: tuple, engine: DecisionEngine) -> 
     assert fine.status_code == 200, fine.text
 
 
+def test_hostile_bodies_get_clear_4xx_answers(service: tuple) -> None:
+    url, keys, _ = service
+    auth = {"Authorization": f"Bearer {keys['application']}"}
+    as_json = {**auth, "Content-Type": "application/json"}
+    decide = json.dumps({"use_case": "credit-eligibility", "features": {"Amount": 1}})
+
+    def post(content: bytes | str, headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(f"{url}/decide", content=content, headers=headers, timeout=30)
+
+    # a JSON body labelled otherwise, or not labelled, is refused naming the header
+    for media in ("text/plain", "application/x-www-form-urlencoded"):
+        wrong = post(decide, {**auth, "Content-Type": media})
+        assert wrong.status_code == 415
+        assert (
+            f"'Content-Type' must be 'application/json' for a request body; got '{media}'"
+            in (wrong.json()["error"])
+        )
+    unlabelled = post(decide.encode(), auth)
+    assert unlabelled.status_code == 415 and "got '(none)'" in unlabelled.json()["error"]
+    # deeply nested JSON and numbers too large for a float: 400 saying why, never 500
+    nested = post("[" * 5000 + "]" * 5000, as_json)
+    assert nested.status_code == 400 and "recursion limit exceeded" in nested.text
+    huge_int = post(
+        '{"use_case":"credit-eligibility","features":{"Amount":' + "9" * 5000 + "}}", as_json
+    )
+    assert huge_int.status_code == 400 and "number out of range" in huge_int.text
+    huge_float = post('{"use_case":"credit-eligibility","features":{"Amount":1e400}}', as_json)
+    assert huge_float.status_code == 400
+    assert "must be a finite number; got inf" in huge_float.text
+    assert (
+        '"features", "Amount"' in huge_float.text
+        or "'Amount'" in huge_float.text
+        or ("Amount" in huge_float.text)
+    )
+    not_an_object = post("[1, 2]", as_json)
+    assert not_an_object.status_code == 400 and "valid dictionary" in not_an_object.text
+
+
 def test_keys_and_roles(service: tuple) -> None:
     url, keys, _ = service
     body = {"use_case": "credit-eligibility", "features": {}}
