@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from serving.ledger import DecisionLog
 
 app = typer.Typer(
     name="docket",
@@ -89,7 +92,7 @@ ByOption = Annotated[
 ]
 
 
-def open_ledger() -> Any:
+def open_ledger() -> DecisionLog:
     """The state folder's decision ledger, migrated to the current schema."""
     from models.settings import Settings
     from serving.ledger import DecisionLog

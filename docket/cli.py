@@ -342,7 +342,7 @@ def _request_waiver(
     from serving.access.waivers import WaiverRefused, request_waiver_as
 
     spec = _trained_spec(use_case)
-    store = _log_store()
+    store = open_ledger()
     who = _person_from_token(token, store, "a waiver request")
     try:
         request = request_waiver_as(
@@ -370,7 +370,7 @@ def _approve_waiver(request_id: str, token: str | None, note: str, as_json: bool
     from serving.access import AccessDenied
     from serving.access.waivers import WaiverRefused, approve_waiver_as
 
-    store = _log_store()
+    store = open_ledger()
     who = _person_from_token(token, store, "approving a waiver")
     try:
         event = approve_waiver_as(who, Settings.from_env(), request_id, log=store, note=note)
@@ -586,7 +586,7 @@ def demo(
     emit(results, as_json, lambda rs: "\n".join(_demo_line(r) for r in rs))
     if not serve_after:
         return
-    store = _log_store()
+    store = open_ledger()
     key, _ = create_key(store.engine, "application", "docket demo", log=store, by="docket demo")
     # one person holding every role, so the console's pages can all be tried
     from datetime import datetime
@@ -637,15 +637,6 @@ review_app = typer.Typer(
 app.add_typer(review_app, name="review")
 
 
-def _log_store() -> Any:
-    from models.settings import Settings
-    from serving.ledger import DecisionLog
-
-    store = DecisionLog(Settings.from_env().ensure().database_url)
-    store.migrate()
-    return store
-
-
 @keys_app.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help="application, reviewer, auditor or admin.")],
@@ -656,7 +647,7 @@ def keys_create(
     """Create an API key; it is shown once and only its hash is stored (a ledger entry)."""
     from serving.access.keys import KeyAdminError, create_key
 
-    store = _log_store()
+    store = open_ledger()
     try:
         key, who = create_key(store.engine, role, name, log=store, by=operator_name(by))
     except KeyAdminError as exc:
@@ -676,7 +667,7 @@ def keys_list(as_json: JsonFlag = False) -> None:
     """List keys (ids, names, roles; never the secrets)."""
     from serving.access.keys import list_keys
 
-    rows = list_keys(_log_store().engine)
+    rows = list_keys(open_ledger().engine)
     emit(
         rows,
         as_json,
@@ -699,7 +690,7 @@ def keys_revoke(
     """Revoke a key (a ledger entry)."""
     from serving.access.keys import revoke_key
 
-    store = _log_store()
+    store = open_ledger()
     if not revoke_key(store.engine, key_id, log=store, by=operator_name(by)):
         typer.echo(f"error: no active key with id {key_id!r}", err=True)
         raise typer.Exit(code=2)
@@ -719,7 +710,7 @@ def people_add(
     """Add a person and print their personal token, once (only its hash is stored)."""
     from serving.access.people import PersonAdminError, add_person
 
-    store = _log_store()
+    store = open_ledger()
     try:
         token, person = add_person(store.engine, name, role, operator_name(by), log=store)
     except PersonAdminError as exc:
@@ -739,7 +730,7 @@ def people_list(as_json: JsonFlag = False) -> None:
     """List people (ids, names, roles, who added them; never tokens)."""
     from serving.access.people import list_people
 
-    rows = [p.to_dict() for p in list_people(_log_store().engine)]
+    rows = [p.to_dict() for p in list_people(open_ledger().engine)]
     emit(
         rows,
         as_json,
@@ -763,7 +754,7 @@ def people_disable(
     """Disable a person: their token is refused from the very next request."""
     from serving.access.people import PersonAdminError, disable_person
 
-    store = _log_store()
+    store = open_ledger()
     try:
         person = disable_person(store.engine, name, operator_name(by), log=store)
     except PersonAdminError as exc:
@@ -802,7 +793,7 @@ def replay(
         _usage("give a decision id, or --all (with --use-case and --since to narrow it)")
     if not every and (use_case is not None or since is not None):
         _usage("--use-case and --since only go with --all")
-    settings, store, reader = Settings.from_env(), _log_store(), operator_name(by)
+    settings, store, reader = Settings.from_env(), open_ledger(), operator_name(by)
     if every:
         ids = list(replayed_ids(store, use_case, since))
     else:
@@ -865,7 +856,7 @@ def serve(
     env["BENTOML_CONFIG_OPTIONS"] = (
         env.get("BENTOML_CONFIG_OPTIONS", "") + f" services.Docket.workers={workers}"
     ).strip()
-    _log_store()  # migrate once before the workers start
+    open_ledger()  # migrate once before the workers start
     progress(f"serving on http://{host}:{port} with {workers} worker(s); state in {settings.home}")
     bentoml_bin = os.path.join(os.path.dirname(sys.executable), "bentoml")
     args = [
@@ -901,7 +892,7 @@ def _desk() -> Any:
     from serving.review import ReviewDesk
 
     # statistics and deadlines read the cases and the ledger; they need no spec
-    return ReviewDesk(_log_store(), lambda _: None)
+    return ReviewDesk(open_ledger(), lambda _: None)
 
 
 def _review_use_case(given: str | None) -> str | None:

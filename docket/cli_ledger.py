@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from docket.app import JsonFlag, app, emit
+from docket.app import JsonFlag, app, emit, open_ledger
 
 if TYPE_CHECKING:
     from serving.ledger import DecisionLog
@@ -21,15 +21,6 @@ ledger_app = typer.Typer(
 )
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(ledger_app, name="log", hidden=True)
-
-
-def _ledger() -> DecisionLog:
-    from models.settings import Settings
-    from serving.ledger import DecisionLog
-
-    store = DecisionLog(Settings.from_env().ensure().database_url)
-    store.migrate()
-    return store
 
 
 def _home() -> Path:
@@ -128,7 +119,7 @@ def ledger_verify(
     from serving.ledger.checkpoints import verify_against_witness
     from serving.ledger.witness import WitnessReadError
 
-    store = _ledger()
+    store = open_ledger()
     chain = store.verify()
     out: dict[str, Any] = {**chain.to_dict(), "chain": chain.to_dict(), "checkpoints": None}
     ok = chain.ok
@@ -222,7 +213,7 @@ def ledger_checkpoint(as_json: JsonFlag = False) -> None:
         signer = load_signer(home)
     except LedgerKeyError as error:
         raise _key_error(error) from None
-    checkpoint, results = publish_checkpoint(_ledger(), signer, WitnessSinks.from_env(home))
+    checkpoint, results = publish_checkpoint(open_ledger(), signer, WitnessSinks.from_env(home))
     out = {
         "checkpoint": checkpoint.model_dump(),
         "sinks": [{"sink": r.sink, "ok": r.ok, "error": r.error} for r in results],
