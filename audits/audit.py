@@ -363,7 +363,11 @@ def run_audit(
     progress(f"[{spec.name}] auditing version {version} (run {run_id[:8]})")
     model, rows = load_held_out(client, spec, mv)
     progress(f"[{spec.name}] {len(rows)} test rows; bootstrap with {gate.n_boot} resamples")
-    evaluation = audit_rows(spec, model, rows)
+    y = rows["__target"].to_numpy(dtype=np.int64)
+    scored = score_rows(spec, model, rows)  # once: for the gate and for the figures
+    evaluation = evaluate_gate(
+        spec, y, scored.scores, scored.groups, rows, scored.out_of_distribution
+    )
     progress(f"[{spec.name}] gate judges {evaluation.basis_text}")
 
     champion = registry.alias_version(client, spec.name, registry.CHAMPION)
@@ -386,10 +390,7 @@ def run_audit(
     report.outcome = outcome_of(report.checks)
     progress(f"[{spec.name}] version {version}: {report.outcome}")
     if store:
-        y = rows["__target"].to_numpy(dtype=np.int64)
-        scores = model.score(model.encode(rows))
-        figures = audit_figures(report, y, scores, sensitive_labels(spec, rows))
-        store_report(client, report, figures)
+        store_report(client, report, audit_figures(report, y, scored.scores, scored.groups))
     return report
 
 
