@@ -81,7 +81,9 @@ class Checkpointing:
         self.sinks = sinks
         self.unavailable = unavailable
         self.tree = LedgerTree(log)
-        self._writer = None if signer is None else CheckpointWriter(log, signer, sinks)
+        self._writer = (
+            None if signer is None else CheckpointWriter(log, signer, sinks, self.tree.head)
+        )
         self._write_lock = threading.Lock()
         self._last_error: str | None = None
         self._folder_cache: tuple[int, Checkpoint | None] | None = None

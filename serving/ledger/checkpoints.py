@@ -15,7 +15,7 @@ are written out in ``docs/ledger-format.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,22 +129,34 @@ class CheckpointWriter:
     A checkpoint is published only when the ledger grew (or ``force``).
     """
 
-    def __init__(self, log: DecisionLog, signer: Signer, sinks: WitnessSinks) -> None:
+    def __init__(
+        self,
+        log: DecisionLog,
+        signer: Signer,
+        sinks: WitnessSinks,
+        head: Callable[[], tuple[int, str]] | None = None,
+    ) -> None:
         self.log = log
         self.signer = signer
         self.sinks = sinks
+        # ``head`` (size, hex root) lets a service share one in-memory tree with its
+        # receipts instead of holding two copies of every subtree hash
+        self._head = head or self._own_head
         self._tree = MerkleTree()
         self.last: Checkpoint | None = None
 
-    def checkpoint(self, *, force: bool = False) -> tuple[Checkpoint | None, list[SinkResult]]:
-        """Sign the current tree head and publish it; retries queued sinks when idle."""
+    def _own_head(self) -> tuple[int, str]:
         for leaf in ledger_leaves(self.log, start_seq=len(self._tree) + 1):
             self._tree.append(leaf)
-        size = len(self._tree)
+        return len(self._tree), self._tree.root().hex()
+
+    def checkpoint(self, *, force: bool = False) -> tuple[Checkpoint | None, list[SinkResult]]:
+        """Sign the current tree head and publish it; retries queued sinks when idle."""
+        size, root = self._head()
         segments = _segment_source(self.log)
         if not force and self.last is not None and self.last.tree_size == size:
             return None, self.sinks.retry_due(segments)
-        self.last = self.signer.sign_checkpoint(size, self._tree.root().hex())
+        self.last = self.signer.sign_checkpoint(size, root)
         return self.last, self.sinks.publish(self.last, segments)
 
 
