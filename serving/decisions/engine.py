@@ -39,7 +39,7 @@ from serving.decisions.record import (
 from serving.decisions.served import ServedModel, last_promotion, load_served
 from serving.decisions.switches import StopSwitches
 from serving.decisions.validation import DecideRequest
-from serving.ledger import DecisionLog, LogError
+from serving.ledger import DecisionLog, LogEntry, LogError
 from serving.ledger.receipts import pending_receipt
 
 logger = logging.getLogger("docket.serving")
@@ -182,7 +182,18 @@ class DecisionEngine:
         return {"use_case": use_case, "stopped": stopped, "log_seq": entry.seq}
 
     # -- decisions ---------------------------------------------------------------
-    def decide(self, request: DecideRequest, principal: Principal) -> DecisionView:
+    def decide(
+        self,
+        request: DecideRequest,
+        principal: Principal,
+        *,
+        also: Callable[[Session, DecisionView], None] | None = None,
+    ) -> DecisionView:
+        """Decide and record; ``also(session, view)`` runs in the recording transaction.
+
+        The service passes ``also`` to store an ``Idempotency-Key``'s answer with the
+        decision itself: either both are written or neither is.
+        """
         t0 = time.perf_counter()
         served = self.served(request.use_case)
         spec = served.spec
@@ -229,16 +240,38 @@ class DecisionEngine:
             recourse=None if recourse is None else recourse.model_dump(mode="json"),
             training_data_consent=request.training_data_consent,
         )
+        hook = self.on_referred
+
+        def view_of(entry: LogEntry) -> DecisionView:
+            return DecisionView(
+                **{**record.__dict__, "rationale": rationale_json},
+                case_id=case.case_id if case else None,
+                review_deadline=case.deadline if case else None,
+                recourse=personal.recourse,
+                application_ref=request.application_ref,
+                input_hash=entry.payload_hash,
+                log_seq=entry.seq,
+                recorded_at=entry.recorded_at,
+                notice=notice_for(record),
+                receipt=pending_receipt(entry),
+                latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+            )
+
+        def in_transaction(session: Session, entry: LogEntry) -> None:
+            if hook is not None and case is not None:
+                hook(session, record)
+            if also is not None:
+                also(session, view_of(entry))
+
         try:
-            hook = self.on_referred
             entry = self.log.append(
                 "decision",
                 spec.name,
                 record.model_dump(mode="json"),
                 payload=personal.model_dump(mode="json"),
                 subject_id=decision_id,
-                also=(lambda session, _: hook(session, record))
-                if hook is not None and case is not None
+                also=in_transaction
+                if also is not None or (hook is not None and case is not None)
                 else None,
             )
         except (LogError, ValueError) as exc:
@@ -246,19 +279,7 @@ class DecisionEngine:
             raise RecordFailed(
                 "the decision could not be recorded, so no decision is given; try again later"
             ) from None
-        return DecisionView(
-            **{**record.__dict__, "rationale": rationale_json},
-            case_id=case.case_id if case else None,
-            review_deadline=case.deadline if case else None,
-            recourse=personal.recourse,
-            application_ref=request.application_ref,
-            input_hash=entry.payload_hash,
-            log_seq=entry.seq,
-            recorded_at=entry.recorded_at,
-            notice=notice_for(record),
-            receipt=pending_receipt(entry),
-            latency_ms=round((time.perf_counter() - t0) * 1000, 3),
-        )
+        return view_of(entry)
 
     # -- reading back ------------------------------------------------------------
     def get_decision(
