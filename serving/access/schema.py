@@ -1,13 +1,14 @@
-"""Tables of the access package: API keys and people (only hashes of secrets are stored)."""
+"""Tables of the access package: API keys, people (only hashes of secrets are stored),
+console sessions and the answers kept for ``Idempotency-Key`` headers."""
 
 from __future__ import annotations
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from serving.ledger.schema import HASH_LENGTH, TIMESTAMP_LENGTH, Base
 
-__all__ = ["ApiKeyRow", "ConsoleSessionRow", "PersonRow"]
+__all__ = ["ApiKeyRow", "ConsoleSessionRow", "IdempotencyKeyRow", "PersonRow"]
 
 
 class ApiKeyRow(Base):
@@ -58,3 +59,31 @@ class ConsoleSessionRow(Base):
     created_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH))
     expires_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH))
     ended_at: Mapped[str | None] = mapped_column(String(TIMESTAMP_LENGTH))
+
+
+class IdempotencyKeyRow(Base):
+    """One ``Idempotency-Key`` of one caller on one route, and the answer it got.
+
+    ``slot`` is the SHA-256 of (caller, method, path, key): its uniqueness decides
+    which of several concurrent requests runs. ``fingerprint`` is the SHA-256 of
+    the request (method, path, query, exact body bytes). ``state`` is
+    ``in_progress`` (``token`` names the request holding the claim) until the
+    answer (``status``, ``content_type``, ``body``) is stored and it is ``done``.
+    ``created_at`` is when the key was (last) claimed; rows expire from it.
+    """
+
+    __tablename__ = "access_idempotency_keys"
+
+    slot: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    token: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[str] = mapped_column(String(TIMESTAMP_LENGTH), index=True)
+    finished_at: Mapped[str | None] = mapped_column(String(TIMESTAMP_LENGTH))
