@@ -1,23 +1,69 @@
-"""Request bodies read whole, within a size limit, before any route sees them.
+"""Request bodies read whole, within a size limit and a time limit, before any route sees them.
 
 Reading the body up front lets the gate answer 413 itself, whether or not the
 client sent ``Content-Length`` (a chunked body has none): a route never starts
-on a body it would have to abandon half way.
+on a body it would have to abandon half way. The time limit
+(``DOCKET_BODY_TIMEOUT_SECONDS``, default 10) cuts off a client that announces a
+body and then sends it slowly or not at all, so it cannot hold a request open.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["read_body", "replay_body"]
+__all__ = ["BodyTimeout", "body_timeout_seconds", "read_body", "replay_body"]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 
+#: how long a client may take to send its whole body, unless configured
+DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
+_MESSAGE_TIMEOUT = (
+    "DOCKET_BODY_TIMEOUT_SECONDS must be a number of seconds above 0; got {got!r} instead"
+)
 
-async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it passes ``limit`` bytes."""
+
+class BodyTimeout(Exception):
+    """The body did not arrive whole within ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g} s")
+        self.seconds = seconds
+
+
+def body_timeout_seconds() -> float:
+    """``DOCKET_BODY_TIMEOUT_SECONDS`` (default 10)."""
+    raw = os.environ.get("DOCKET_BODY_TIMEOUT_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_BODY_TIMEOUT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(_MESSAGE_TIMEOUT.format(got=raw)) from None
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(_MESSAGE_TIMEOUT.format(got=raw))
+    return seconds
+
+
+async def read_body(receive: Receive, limit: int, timeout: float | None = None) -> bytes | None:
+    """The whole body, or None as soon as it passes ``limit`` bytes.
+
+    Raises :class:`BodyTimeout` when the whole body takes longer than ``timeout`` seconds.
+    """
+    if timeout is None:
+        return await _read(receive, limit)
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read(receive, limit)
+    except TimeoutError:
+        raise BodyTimeout(timeout) from None
+
+
+async def _read(receive: Receive, limit: int) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:

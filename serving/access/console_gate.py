@@ -15,7 +15,15 @@ Every path under ``/console`` goes through :class:`ConsoleGate` (the
   ``X-Frame-Options: SAMEORIGIN``, ``Referrer-Policy: no-referrer``,
   ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store`` (pages show
   personal data). A route may send a stricter policy of its own (the embedded
-  model cards and audit reports do), which is then kept.
+  model cards and audit reports do), which is then kept. ``frame-ancestors 'self'``
+  and ``SAMEORIGIN`` keep other sites from framing a console page (clickjacking);
+  the console's own pages may frame its reports.
+- A client address locked out for failed authentications
+  (:mod:`serving.access.throttle`) cannot send the sign-in form (429); a refused
+  sign-in counts as a failure (the sign-in route reports it through
+  ``scope["state"]["auth_failed"]``).
+- A form must arrive whole within the body time limit (408), and when the
+  database cannot be reached to check a session the answer is 503, never 500.
 """
 
 from __future__ import annotations
@@ -29,15 +37,19 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from serving.access.bodies import read_body, replay_body
+from serving.access.bodies import BodyTimeout, read_body, replay_body
+from serving.access.outages import MESSAGE_UNREACHABLE, log_unreachable
 from serving.access.sessions import COOKIE_NAME, csrf_matches, load_session_key, resume_session
+from serving.access.throttle import Throttle, locked_message, retry_after_header
 
 __all__ = [
     "CONSOLE_PREFIX",
     "CONTENT_SECURITY_POLICY",
     "LOGIN_CSRF_COOKIE",
     "ConsoleGate",
+    "client_address",
     "cookie_value",
 ]
 
@@ -73,6 +85,12 @@ _MESSAGE_SIGNED_OUT = (
 _MESSAGE_ROLES = "{who} may not open {method} {path}; this page is for: {allowed}."
 
 
+def client_address(scope: Scope) -> str:
+    """The client's address as the server saw it (``X-Forwarded-For`` is not read here)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def cookie_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
     """The value of cookie ``name`` in the request headers, if any."""
     for header, value in headers:
@@ -102,11 +120,20 @@ def _page(title: str, message: str) -> bytes:
 class ConsoleGate:
     """Sessions, roles and CSRF for ``/console``; the security headers on every response."""
 
-    def __init__(self, app: ASGIApp, engine: Callable[[], Engine], home: Callable[[], Path]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        engine: Callable[[], Engine],
+        home: Callable[[], Path],
+        throttle: Throttle | None = None,
+        body_timeout: float | None = None,
+    ) -> None:
         self.app = app
         self._engine = engine
         self._home = home
         self._key: bytes | None = None
+        self.throttle = throttle or Throttle()
+        self.body_timeout = body_timeout
 
     @property
     def key(self) -> bytes:
@@ -123,16 +150,42 @@ class ConsoleGate:
         max_body: int,
     ) -> None:
         send = self._with_headers(send)
+        client = client_address(scope)
+        state = scope.setdefault("state", {})
         # sign-in needs the gate's session key: one key per process, read once, on demand
-        scope.setdefault("state", {})["session_key"] = lambda: self.key
+        state["session_key"] = lambda: self.key
+        # a refused sign-in counts against the client's address
+        state["auth_failed"] = lambda: self.throttle.failed(client)
         method: str = scope.get("method", "GET")
         path: str = scope.get("path", "")
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        if method == "POST" and path == LOGIN_PATH:
+            locked = self.throttle.retry_after(client)
+            if locked is not None:
+                await self._html(
+                    send,
+                    429,
+                    "Too many attempts",
+                    locked_message(client, locked) + ".",
+                    ((b"retry-after", retry_after_header(locked).encode()),),
+                )
+                return
         session = None
         if allowed:
             cookie = cookie_value(headers, COOKIE_NAME)
             # no cookie, no session: the key (made on first use) is not needed to say so
-            session = resume_session(self._engine(), self.key, cookie) if cookie else None
+            try:
+                session = resume_session(self._engine(), self.key, cookie) if cookie else None
+            except SQLAlchemyError as exc:
+                log_unreachable(exc, f"checking a console session for {method} {path}")
+                await self._html(
+                    send,
+                    503,
+                    "Database unreachable",
+                    MESSAGE_UNREACHABLE[0].upper() + MESSAGE_UNREACHABLE[1:] + ".",
+                    ((b"retry-after", b"5"),),
+                )
+                return
             if session is None:
                 if method in ("GET", "HEAD"):
                     target = path + (
@@ -153,11 +206,21 @@ class ConsoleGate:
                 )
                 await self._html(send, 403, "Not allowed", text)
                 return
-            state = scope.setdefault("state", {})
             state["principal"] = session.principal
             state["console_session"] = session
         if method == "POST":
-            body = await read_body(receive, max_body)
+            try:
+                body = await read_body(receive, max_body, self.body_timeout)
+            except BodyTimeout as exc:
+                await self._html(
+                    send,
+                    408,
+                    "Too slow",
+                    f"The form did not arrive whole within {exc.seconds:g} seconds"
+                    " (DOCKET_BODY_TIMEOUT_SECONDS). Send it again.",
+                    ((b"connection", b"close"),),
+                )
+                return
             if body is None:
                 await self._html(send, 413, "Too large", f"The form is over {max_body} bytes.")
                 return
@@ -199,7 +262,13 @@ class ConsoleGate:
         await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
-    async def _html(send: Send, status: int, title: str, message: str) -> None:
+    async def _html(
+        send: Send,
+        status: int,
+        title: str,
+        message: str,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
         data = _page(title, message)
         await send(
             {
@@ -208,6 +277,7 @@ class ConsoleGate:
                 "headers": [
                     (b"content-type", b"text/html; charset=utf-8"),
                     (b"content-length", str(len(data)).encode()),
+                    *extra,
                 ],
             }
         )

@@ -12,6 +12,16 @@ authenticated principal is put in ``scope["state"]["principal"]``. Paths under
 A verified API key is trusted for ``DOCKET_KEY_CACHE_SECONDS`` (default 5), so
 a revocation takes effect within that time. A person's token is never cached:
 disabling a person refuses their very next request.
+
+Hostile clients:
+
+- A body must arrive whole within ``DOCKET_BODY_TIMEOUT_SECONDS`` (default 10),
+  else 408 and the connection is closed (:mod:`serving.access.bodies`).
+- A client address that presents too many bad tokens is refused with 429 for a
+  while, even with a good token (:mod:`serving.access.throttle`; per worker).
+- When the database cannot be reached to check a token the answer is 503, never
+  500, and neither the answer nor the log carries the database URL
+  (:mod:`serving.access.outages`).
 """
 
 from __future__ import annotations
@@ -24,13 +34,16 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from models.settings import Settings
-from serving.access.bodies import read_body, replay_body
-from serving.access.console_gate import CONSOLE_PREFIX, ConsoleGate
+from serving.access.bodies import BodyTimeout, body_timeout_seconds, read_body, replay_body
+from serving.access.console_gate import CONSOLE_PREFIX, ConsoleGate, client_address
 from serving.access.keys import Principal, authenticate
+from serving.access.outages import MESSAGE_UNREACHABLE, log_unreachable
 from serving.access.people import TOKEN_PREFIX, authenticate_person
 from serving.access.roles import RouteTable
+from serving.access.throttle import Throttle, locked_message, retry_after_header
 from serving.ledger import create_log_engine
 
 #: the largest request body accepted (a decision request is a few hundred bytes)
@@ -43,7 +56,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def _reply(send: Send, status: int, body: dict[str, Any]) -> None:
+async def _reply(
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
     data = json.dumps(body).encode()
     await send(
         {
@@ -52,6 +70,7 @@ async def _reply(send: Send, status: int, body: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(data)).encode()),
+                *extra,
             ],
         }
     )
@@ -78,17 +97,27 @@ class Gatekeeper:
         table: RouteTable,
         max_body: int = MAX_BODY_BYTES,
         engine: Engine | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.app = app
         self.table = table
         self.max_body = max_body
+        self.body_timeout = body_timeout_seconds()
+        # failed authentications per client address, shared with the console's sign-in
+        self.throttle = throttle or Throttle()
         # the service passes none: the database is found from the environment when first needed
         self._engine = engine
         # a verified key is trusted for a few seconds, so a revocation takes effect
         # within DOCKET_KEY_CACHE_SECONDS; 0 checks the database on every request
         self._ttl = float(os.environ.get("DOCKET_KEY_CACHE_SECONDS", "5"))
         self._cache: dict[str, tuple[float, Principal]] = {}
-        self._console = ConsoleGate(app, engine=lambda: self.engine, home=self._home)
+        self._console = ConsoleGate(
+            app,
+            engine=lambda: self.engine,
+            home=self._home,
+            throttle=self.throttle,
+            body_timeout=self.body_timeout,
+        )
 
     @staticmethod
     def _home() -> Path:
@@ -140,6 +169,11 @@ class Gatekeeper:
         if not allowed:  # an open route
             await self.app(scope, receive, send)
             return
+        client = client_address(scope)
+        locked = self.throttle.retry_after(client)
+        if locked is not None:
+            await _reply(send, 429, {"error": locked_message(client, locked)}, _retry(locked))
+            return
         key = _key_from(headers)
         if not key:
             await _reply(
@@ -151,8 +185,17 @@ class Gatekeeper:
                 },
             )
             return
-        principal = self._authenticate(key)
+        try:
+            principal = self._authenticate(key)
+        except SQLAlchemyError as exc:
+            log_unreachable(exc, f"authenticating {method} {path}")
+            await _reply(send, 503, {"error": MESSAGE_UNREACHABLE}, ((b"retry-after", b"5"),))
+            return
         if principal is None:
+            if self.throttle.failed(client):
+                locked = self.throttle.retry_after(client) or 0.0
+                await _reply(send, 429, {"error": locked_message(client, locked)}, _retry(locked))
+                return
             await _reply(
                 send,
                 401,
@@ -174,7 +217,20 @@ class Gatekeeper:
         scope.setdefault("state", {})["principal"] = principal
         if method in _WITH_BODY:
             # read whole here: a chunked body has no Content-Length to refuse it by
-            body = await read_body(receive, self.max_body)
+            try:
+                body = await read_body(receive, self.max_body, self.body_timeout)
+            except BodyTimeout:
+                await _reply(
+                    send,
+                    408,
+                    {
+                        "error": "the request body did not arrive whole within"
+                        f" {self.body_timeout:g} s (DOCKET_BODY_TIMEOUT_SECONDS);"
+                        " send the body at once with the headers"
+                    },
+                    ((b"connection", b"close"),),
+                )
+                return
             if body is None:
                 await _reply(
                     send,
@@ -198,6 +254,10 @@ class Gatekeeper:
                 return
             receive = replay_body(body, receive)
         await self.app(scope, receive, send)
+
+
+def _retry(seconds: float) -> tuple[tuple[bytes, bytes], ...]:
+    return ((b"retry-after", retry_after_header(seconds).encode()),)
 
 
 def _content_type(headers: list[tuple[bytes, bytes]]) -> str:

@@ -1,16 +1,28 @@
-"""Signing in and out, the console's home page, and its static files."""
+"""Signing in and out, the console's home page, and its static files.
+
+Sign-in never adopts a session id the browser already holds (session fixation):
+every sign-in starts a new, random session and sets its cookie. A refused
+sign-in counts as a failed authentication of the client's address
+(:mod:`serving.access.throttle`), and neither the page nor the log ever shows
+the token that was typed, even when the form does not validate. Cookies are
+HttpOnly, SameSite=Strict, limited to their path, and Secure when the request
+came over HTTPS.
+"""
 
 from __future__ import annotations
 
 import secrets
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from serving.access import allow
 from serving.access.console_gate import LOGIN_CSRF_COOKIE
+from serving.access.outages import MESSAGE_UNREACHABLE, log_unreachable
 from serving.access.sessions import (
     COOKIE_NAME,
     SessionRefused,
@@ -19,7 +31,7 @@ from serving.access.sessions import (
 )
 from serving.console import render, static_file
 from serving.http.routers import deps
-from serving.http.routers.console.common import form_of, nav_for, page, session_of
+from serving.http.routers.console.common import FormProblem, nav_for, page, session_of
 
 router = APIRouter(prefix="/console", tags=["console"])
 
@@ -29,6 +41,26 @@ class LoginForm(BaseModel):
 
     token: str = Field(min_length=1, max_length=400)
     next: str = Field(default="/console/", max_length=2000)
+
+
+async def _login_form(request: Request) -> LoginForm:
+    """The sign-in form; a problem names the fields but never echoes what was typed.
+
+    The shared form reader quotes each bad value back, which here would be a
+    token (or a token pasted into the wrong field).
+    """
+    raw = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    data = {name: values[-1] for name, values in raw.items() if name != "csrf_token"}
+    try:
+        return LoginForm.model_validate(data)
+    except ValidationError as exc:
+        parts = [
+            f"{'.'.join(str(p) for p in error['loc']) or 'form'}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise FormProblem(
+            "The form was not accepted (what was typed is not shown). " + " · ".join(parts)
+        ) from None
 
 
 def _safe_next(target: str) -> str:
@@ -60,6 +92,7 @@ def _login_page(request: Request, next_path: str, problem: str | None, status: i
         samesite="strict",
         path="/console/login",
         max_age=3600,
+        secure=request.url.scheme == "https",
     )
     return response
 
@@ -75,13 +108,27 @@ def login_page(request: Request, next: str = "/console/") -> Response:
     summary="sign in with a personal token: a signed, HttpOnly, SameSite=Strict session cookie that expires",
 )
 @allow()
-def login(request: Request, form: Annotated[LoginForm, Depends(form_of(LoginForm))]) -> Response:
+def login(request: Request, form: Annotated[LoginForm, Depends(_login_form)]) -> Response:
     engine = deps.engine(request)
     key: bytes = request.state.session_key()
     try:
+        # always a new session id: a cookie the browser brought is never adopted
         cookie, session = start_session(engine.log.engine, key, form.token)
     except SessionRefused as exc:
+        failed = getattr(request.state, "auth_failed", None)
+        if failed is not None and failed():
+            return _login_page(
+                request,
+                form.next,
+                "Too many failed sign-ins from this address: it is refused for a while,"
+                " even with a correct token. Try again later.",
+                429,
+            )
         return _login_page(request, form.next, str(exc), 401)
+    except SQLAlchemyError as exc:
+        log_unreachable(exc, "signing in to the console")
+        problem = MESSAGE_UNREACHABLE[0].upper() + MESSAGE_UNREACHABLE[1:] + "."
+        return _login_page(request, form.next, problem, 503)
     response = RedirectResponse(_safe_next(form.next), status_code=303)
     response.set_cookie(
         COOKIE_NAME,
