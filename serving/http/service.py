@@ -2,7 +2,8 @@
 
 Started by ``docket serve`` (``bentoml serve serving.http.service:Docket``).
 Every route is behind :class:`serving.access.Gatekeeper` (API-key roles from the
-routes' own declarations, body limit). Routes reach the engine through the app
+routes' own declarations, body limit), then :class:`IdempotencyLayer` (a retried
+API POST with the same ``Idempotency-Key`` gets the first answer again). Routes reach the engine through the app
 state; the service's shutdown hook stops the periodic reload and closes the ledger.
 A second thread signs a ledger checkpoint every ``DOCKET_CHECKPOINT_SECONDS`` (and
 the shutdown hook writes a last one); it never holds up a decision.
@@ -10,17 +11,21 @@ the shutdown hook writes a last one); it never holds up a decision.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 from typing import Any
 
 import bentoml
+from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from models.settings import Settings
 from models.spec import DecisionSpec
 from serving.access import Gatekeeper, Principal, RouteRule, ServiceError
-from serving.decisions import DecideRequest, DecisionEngine
+from serving.access.idempotency import STATE_KEY, Answer, HeldKey, IdempotencyLayer
+from serving.decisions import DecideRequest, DecisionEngine, DecisionView
 from serving.http.app import create_app
 from serving.http.errors import error_response
 from serving.http.routers import ROUTERS
@@ -148,14 +153,39 @@ class Docket:
     def decide(self, ctx: bentoml.Context, **request: Any) -> Any:
         """Decide about one person: outcome, score, exact rationale, reasons, recourse, record."""
         principal: Principal = ctx.request.state.principal
+        held: HeldKey | None = getattr(ctx.request.state, STATE_KEY, None)
+        answered: list[bytes] = []
+
+        def keep_answer(session: Session, view: DecisionView) -> None:
+            # the Idempotency-Key's answer is written with the decision, or neither is;
+            # the bytes stored are the bytes sent, so a replay is the same answer
+            assert held is not None
+            body = json.dumps(_shown(view)).encode()
+            held.record(session, Answer(200, body, "application/json"))
+            answered.append(body)
+
         try:
-            view = self.engine.decide(DecideRequest.model_construct(**request), principal)
+            view = self.engine.decide(
+                DecideRequest.model_construct(**request),
+                principal,
+                also=keep_answer if held is not None else None,
+            )
         except ServiceError as exc:
             response = error_response(exc)
             ctx.response.status_code = response.status_code
             return response
-        return view.model_dump(mode="json", exclude={"history", "personal", "personal_erased"})
+        if answered:
+            return Response(answered[0], media_type="application/json")
+        return _shown(view)
+
+
+def _shown(view: DecisionView) -> dict[str, Any]:
+    """What ``POST /decide`` answers: the view without personal data and history."""
+    return view.model_dump(mode="json", exclude={"history", "personal", "personal_erased"})
 
 
 ROUTES = route_table(ROUTERS, DECIDE)
+# BentoML builds the app's middleware in the order they are added, the first outermost:
+# the idempotency layer runs inside the gatekeeper (it needs the principal and the body)
 Docket.add_asgi_middleware(Gatekeeper, table=ROUTES)  # type: ignore[attr-defined]
+Docket.add_asgi_middleware(IdempotencyLayer)  # type: ignore[attr-defined]
