@@ -106,6 +106,12 @@ def cookie_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
     return None
 
 
+def _with_frame_ancestors(policy: bytes) -> bytes:
+    if b"frame-ancestors" in policy.lower():
+        return policy
+    return policy.rstrip(b"; ") + b"; frame-ancestors 'self'"
+
+
 def _page(title: str, message: str) -> bytes:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -244,6 +250,14 @@ class ConsoleGate:
                 names = {name.lower() for name, _ in headers}
                 if b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+                else:
+                    # a route's own policy may not drop the ban on framing by other sites
+                    headers = [
+                        (name, _with_frame_ancestors(value))
+                        if name.lower() == b"content-security-policy"
+                        else (name, value)
+                        for name, value in headers
+                    ]
                 headers.extend(h for h in _HEADERS if h[0] not in names)
                 message["headers"] = headers
             await send(message)
