@@ -40,8 +40,11 @@ Where the answer is stored, and what a crash leaves behind:
   machine refuses a repeated resolve, second review, release or appeal as a
   409 conflict (and that 409 becomes the key's answer), so nothing is written
   twice; a repeated *claim* by the same reviewer is not refused: it renews the
-  lease (a ``claim_renewed`` entry). Admin POSTs (stop, resume, reload, waiver
-  approval) have no such guard.
+  lease (a second ``claim_renewed`` entry). Admin POSTs (stop, resume, reload,
+  waiver approval) were not checked for this: a repeated stop or resume is
+  another switch entry.
+- A request cancelled while it runs (the service's 30 s timeout) releases its
+  claim; if even that fails, the claim is taken over after 30 s as above.
 """
 
 from __future__ import annotations

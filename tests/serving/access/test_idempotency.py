@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -502,3 +503,44 @@ def test_layer_waits_for_the_holder_and_returns_its_answer(
     assert got.status_code == 201 and got.json() == {"from": "holder"}
     assert got.headers["idempotent-replayed"] == "true"
     assert counted.runs == 0
+
+
+def test_layer_releases_the_key_of_a_request_cancelled_while_it_runs(
+    counted: Counting, layer_store: IdempotencyStore, sqlite_log: DecisionLog
+) -> None:
+    # given: a route that never answers, as one cut off by the service's timeout
+    started = asyncio.Event()
+
+    async def stuck(scope: Any, receive: Any, send: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    layer = IdempotencyLayer(stuck, store=layer_store)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/act",
+        "query_string": b"",
+        "headers": [(b"idempotency-key", b"k-t")],
+        "state": {"principal": PEOPLE["app"]},
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Any) -> None:
+        raise AssertionError(f"nothing is sent: {message}")
+
+    async def cut_off() -> None:
+        task = asyncio.ensure_future(layer(scope, receive, send))
+        await asyncio.wait_for(started.wait(), timeout=10)
+        assert rows(sqlite_log) == 1  # claimed while running
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    # when
+    asyncio.run(cut_off())
+
+    # then
+    assert rows(sqlite_log) == 0
