@@ -291,3 +291,42 @@ def test_a_retried_appeal_writes_nothing_twice(svc: Service) -> None:
     second = send(svc, "/appeals", "app", appeal, "appeal-2")
     assert second.status_code == 409 and "was already appealed" in second.text
     assert entries_about(svc, decision_id) == after_first
+
+
+def test_a_decision_whose_answer_cannot_be_stored_is_not_recorded_and_its_503_not_kept(
+    svc: Service,
+) -> None:
+    # given: the database refuses to store this key's answer (a trigger stands in for a
+    # failing write inside the decision's transaction)
+    body = a_body(svc)
+    before = len(decision_entries(svc))
+    with DecisionLog(svc.settings.database_url) as log, log.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TRIGGER refuse_answer BEFORE UPDATE ON access_idempotency_keys"
+            " WHEN NEW.state = 'done' AND NEW.idempotency_key = 'decide-503'"
+            " BEGIN SELECT RAISE(ABORT, 'test: this answer cannot be stored'); END"
+        )
+
+    # when: the request fails, and so does its retry: a 503 is not replayed
+    failed = send(svc, "/decide", "app", body, "decide-503")
+    failed_again = send(svc, "/decide", "app", body, "decide-503")
+
+    # then: no decision without its answer
+    assert failed.status_code == failed_again.status_code == 503, failed.text
+    assert "could not be recorded" in failed.json()["error"]
+    assert "idempotent-replayed" not in failed_again.headers
+    assert len(decision_entries(svc)) == before
+
+    # when: the database works again, the retry with the same key really runs
+    with DecisionLog(svc.settings.database_url) as log, log.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER refuse_answer")
+    done = send(svc, "/decide", "app", body, "decide-503")
+    replayed = send(svc, "/decide", "app", body, "decide-503")
+
+    # then
+    assert done.status_code == 200, done.text
+    assert "idempotent-replayed" not in done.headers
+    assert replayed.content == done.content
+    decision_id = done.json()["decision_id"]
+    assert decision_entries(svc, decision_id) == [decision_id]
+    assert len(decision_entries(svc)) == before + 1
