@@ -22,6 +22,8 @@ Hostile clients:
 - When the database cannot be reached to check a token the answer is 503, never
   500, and neither the answer nor the log carries the database URL
   (:mod:`serving.access.outages`).
+- BentoML's log line for a ``/decide`` body its model refuses keeps no values
+  (:mod:`serving.access.redaction`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from serving.access.console_gate import CONSOLE_PREFIX, ConsoleGate, client_addr
 from serving.access.keys import Principal, authenticate
 from serving.access.outages import MESSAGE_UNREACHABLE, log_unreachable
 from serving.access.people import TOKEN_PREFIX, authenticate_person
+from serving.access.redaction import redact_validation_errors
 from serving.access.roles import RouteTable
 from serving.access.throttle import Throttle, locked_message, retry_after_header
 from serving.ledger import create_log_engine
@@ -103,6 +106,8 @@ class Gatekeeper:
         self.table = table
         self.max_body = max_body
         self.body_timeout = body_timeout_seconds()
+        # BentoML would log refused /decide bodies, values included
+        redact_validation_errors()
         # failed authentications per client address, shared with the console's sign-in
         self.throttle = throttle or Throttle()
         # the service passes none: the database is found from the environment when first needed
