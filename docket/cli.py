@@ -856,6 +856,14 @@ def serve(
     env["BENTOML_CONFIG_OPTIONS"] = (
         env.get("BENTOML_CONFIG_OPTIONS", "") + f" services.Docket.workers={workers}"
     ).strip()
+    from serving.decisions.engine import check_registry
+    from serving.decisions.errors import RegistryUnavailable
+
+    try:  # one clear message, rather than every worker failing to load its champions
+        check_registry(settings)
+    except RegistryUnavailable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
     open_ledger()  # migrate once before the workers start
     progress(f"serving on http://{host}:{port} with {workers} worker(s); state in {settings.home}")
     bentoml_bin = os.path.join(os.path.dirname(sys.executable), "bentoml")

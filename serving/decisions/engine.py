@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from mlflow.exceptions import MlflowException
 from sqlalchemy.orm import Session
@@ -25,7 +26,13 @@ from sqlalchemy.orm import Session
 from models import registry
 from models.settings import Settings
 from serving.access import Principal, check_decision_read, check_personal_read
-from serving.decisions.errors import DecisionNotFound, NotServed, RecordFailed, UnknownUseCase
+from serving.decisions.errors import (
+    DecisionNotFound,
+    NotServed,
+    RecordFailed,
+    RegistryUnavailable,
+    UnknownUseCase,
+)
 from serving.decisions.evaluate import evaluate, find_recourse
 from serving.decisions.notice import notice_for
 from serving.decisions.record import (
@@ -44,7 +51,63 @@ from serving.ledger.receipts import pending_receipt
 
 logger = logging.getLogger("docket.serving")
 
-__all__ = ["DecisionEngine"]
+__all__ = ["DecisionEngine", "bound_registry_calls", "check_registry"]
+
+#: MLflow's own defaults retry a dead registry server for about four minutes (measured:
+#: 7 retries with exponential backoff) while a reload holds its lock and an admin waits,
+#: longer than the service's 30 s request timeout. Unless the operator set them, a
+#: registry call makes 3 tries of at most 5 s each with about 2 s of backoff between
+#: them: about 3 s when the server refuses, at most about 18 s when it never answers.
+REGISTRY_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # MLflow reads an integer
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+}
+
+
+def bound_registry_calls() -> None:
+    """Bound how long a registry call may take (MLflow reads these at every request)."""
+    for name, value in REGISTRY_HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def shown_uri(uri: str) -> str:
+    """``uri`` without a password, for messages and the status page."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _unreadable(settings: Settings, exc: Exception) -> str:
+    detail = " ".join(str(exc).split())[:500] or type(exc).__name__
+    return (
+        f"the model registry at {shown_uri(settings.tracking_uri)} could not be read"
+        f" ({type(exc).__name__}: {detail})"
+    )
+
+
+def check_registry(settings: Settings) -> None:
+    """Raise :class:`RegistryUnavailable` with a clear message unless the registry answers.
+
+    ``docket serve`` calls this before starting any worker, so a missing registry
+    is one message and exit code, not workers failing and being restarted.
+    """
+    bound_registry_calls()
+    try:
+        registry.connect(settings).search_registered_models(max_results=1)
+    except Exception as exc:  # whatever the store raised, the service cannot start
+        raise RegistryUnavailable(_cannot_start(_unreadable(settings, exc))) from None
+
+
+def _cannot_start(why: str) -> str:
+    return (
+        f"cannot start: {why}; the service loads its champions from it. Check"
+        " MLFLOW_TRACKING_URI (or DOCKET_HOME for the local registry) and that the registry is up."
+    )
 
 
 class DecisionEngine:
@@ -68,12 +131,23 @@ class DecisionEngine:
         self._unserved: dict[str, str] = {}
         self._refused: dict[str, str] = {}
         self._reload_lock = threading.Lock()
+        # the last reload, shown by status(): a failed one leaves the champions as they were
+        self._reload_at: str | None = None
+        self._reload_ok: bool | None = None
+        self._reload_success_at: str | None = None
+        self._reload_error: dict[str, str] | None = None
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> dict[str, Any]:
+        """Migrate the ledger and load the champions; :class:`RegistryUnavailable` says why not."""
         self.settings.ensure()
+        bound_registry_calls()
         self.log.migrate()
-        return self.reload()
+        try:
+            return self.reload()
+        except RegistryUnavailable as exc:
+            why = self._reload_error["error"] if self._reload_error else str(exc)
+            raise RegistryUnavailable(_cannot_start(why)) from None
 
     def close(self) -> None:
         self.log.close()
@@ -83,46 +157,27 @@ class DecisionEngine:
 
         A champion whose promotion is not on record is refused (reason in
         :meth:`status` and the ledger); the last recorded promotion keeps serving.
+        If the registry cannot be read, nothing changes: the loaded champions keep
+        serving, :meth:`status` shows the failure, and :class:`RegistryUnavailable`
+        (503) says so.
         """
         with self._reload_lock:
-            client = registry.connect(self.settings)
-            served = dict(self._served)
-            unserved: dict[str, str] = {}
-            refused: dict[str, str] = {}
-            changed: dict[str, str] = {}
-            for rm in client.search_registered_models():
-                name = rm.name
-                alias = registry.alias_version(client, name, registry.CHAMPION)
-                if alias is None:
-                    served.pop(name, None)
-                    unserved[name] = "no champion: no version has passed the gate and been promoted"
-                    continue
-                last = last_promotion(client, name)
-                wanted = [alias]
-                if last is not None and last.version != alias:
-                    wanted.append(last.version)  # the previous valid champion
-                for version in wanted:
-                    if name in served and served[name].version == version and version != alias:
-                        break  # keep serving it as it is
-                    try:
-                        model = (
-                            served[name]
-                            if name in served and served[name].version == version
-                            else load_served(client, name, version, require_promotion=last)
-                        )
-                    except (NotServed, MlflowException, OSError) as exc:
-                        if version == alias:
-                            refused[name] = str(exc)
-                        continue
-                    if name not in served or served[name].version != model.version:
-                        changed[name] = model.version
-                    served[name] = model
-                    break
-                else:
-                    served.pop(name, None)
-                    unserved[name] = refused.get(name, "no version may be served")
+            self._reload_at = datetime.now(UTC).isoformat()
+            try:
+                found = self._read_registry()
+            except Exception as exc:  # fail safe: whatever broke, keep what is loaded
+                why = _unreadable(self.settings, exc)
+                self._reload_ok = False
+                self._reload_error = {"at": self._reload_at, "error": why}
+                logger.warning("reload failed, still serving %s: %s", self.served_versions(), why)
+                raise RegistryUnavailable(
+                    f"reload failed: {why}; still serving the loaded champions"
+                    f" {self.served_versions() or '(none)'}"
+                ) from None
+            served, unserved, refused, changed = found
             newly_refused = {k: v for k, v in refused.items() if self._refused.get(k) != v}
             self._served, self._unserved, self._refused = served, unserved, refused
+            self._reload_ok, self._reload_success_at = True, self._reload_at
         for name, why in newly_refused.items():
             self.log.append(
                 "admin",
@@ -156,6 +211,48 @@ class DecisionEngine:
             "changed": changed,
         }
 
+    def _read_registry(
+        self,
+    ) -> tuple[dict[str, ServedModel], dict[str, str], dict[str, str], dict[str, str]]:
+        """What to serve now: (served, unserved, refused, changed); changes nothing itself."""
+        client = registry.connect(self.settings)
+        served = dict(self._served)
+        unserved: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        changed: dict[str, str] = {}
+        for rm in client.search_registered_models():
+            name = rm.name
+            alias = registry.alias_version(client, name, registry.CHAMPION)
+            if alias is None:
+                served.pop(name, None)
+                unserved[name] = "no champion: no version has passed the gate and been promoted"
+                continue
+            last = last_promotion(client, name)
+            wanted = [alias]
+            if last is not None and last.version != alias:
+                wanted.append(last.version)  # the previous valid champion
+            for version in wanted:
+                if name in served and served[name].version == version and version != alias:
+                    break  # keep serving it as it is
+                try:
+                    model = (
+                        served[name]
+                        if name in served and served[name].version == version
+                        else load_served(client, name, version, require_promotion=last)
+                    )
+                except (NotServed, MlflowException, OSError) as exc:
+                    if version == alias:
+                        refused[name] = str(exc)
+                    continue
+                if name not in served or served[name].version != model.version:
+                    changed[name] = model.version
+                served[name] = model
+                break
+            else:
+                served.pop(name, None)
+                unserved[name] = refused.get(name, "no version may be served")
+        return served, unserved, refused, changed
+
     def served_versions(self) -> dict[str, str]:
         return {k: v.version for k, v in sorted(self._served.items())}
 
@@ -165,6 +262,14 @@ class DecisionEngine:
             "unserved": dict(self._unserved),
             "refused": dict(self._refused),
             "stopped": self.switches.all(),
+            "registry": {
+                "uri": shown_uri(self.settings.tracking_uri),
+                # None until the first reload; False: the last reload could not read it
+                "reachable": self._reload_ok,
+                "last_reload_at": self._reload_at,
+                "last_success_at": self._reload_success_at,
+                "last_error": self._reload_error,
+            },
         }
 
     def served(self, use_case: str) -> ServedModel:

@@ -9,6 +9,7 @@ __all__ = [
     "DecisionNotFound",
     "NotServed",
     "RecordFailed",
+    "RegistryUnavailable",
     "UnknownUseCase",
 ]
 
@@ -36,6 +37,12 @@ class NotServed(DecisionError):
 
 class RecordFailed(DecisionError):
     """The durable record could not be written, so no decision is given."""
+
+    kind: ErrorKind = "unavailable"
+
+
+class RegistryUnavailable(DecisionError):
+    """The model registry could not be read: champions cannot be (re)loaded from it."""
 
     kind: ErrorKind = "unavailable"
 
