@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.access import allow
+from serving.http.responses import API_GATE, json_errors
 from serving.http.routers import deps
 from serving.http.routers.ledger import checkpointing_of
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=API_GATE)
 
 
 class SwitchRequest(BaseModel):
@@ -44,7 +45,9 @@ def status(request: Request) -> dict[str, Any]:
 
 
 @router.post(
-    "/stop", summary="the stop switch: while on, every request is referred to a human; logged"
+    "/stop",
+    summary="the stop switch: while on, every request is referred to a human; logged",
+    responses=json_errors(400, 404, 409),
 )
 @allow("admin")
 def stop(body: SwitchRequest, request: Request) -> dict[str, Any]:
@@ -52,7 +55,9 @@ def stop(body: SwitchRequest, request: Request) -> dict[str, Any]:
     return deps.engine(request).set_stopped(body.use_case, True, who, body.reason)
 
 
-@router.post("/resume", summary="turn the stop switch off; logged")
+@router.post(
+    "/resume", summary="turn the stop switch off; logged", responses=json_errors(400, 404, 409)
+)
 @allow("admin")
 def resume(body: SwitchRequest, request: Request) -> dict[str, Any]:
     who = deps.principal(request).name

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.access import allow
+from serving.http.responses import API_GATE, json_errors
 from serving.http.routers import deps
 
-router = APIRouter(tags=["appeals"])
+router = APIRouter(tags=["appeals"], responses=API_GATE)
 
 
 class AppealRequest(BaseModel):
@@ -25,6 +26,7 @@ class AppealRequest(BaseModel):
 
 @router.post(
     "/appeals",
+    responses=json_errors(400, 404, 409),
     summary="file a person's appeal of a final decision (the application that requested it): opens a linked case for a reviewer who took no part",
 )
 @allow("application")

@@ -8,10 +8,14 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.access import allow
+from serving.http.responses import API_GATE, json_errors
 from serving.http.routers import deps
 from serving.review import ActionResult, OpenedCase
 
-router = APIRouter(tags=["review"])
+router = APIRouter(tags=["review"], responses=API_GATE)
+
+#: what the work on one case may refuse besides the gate
+_CASE_ERRORS = json_errors(400, 404, 409)
 
 CaseStatusQuery = Literal["open", "claimed", "escalated", "awaiting_second_review", "resolved"]
 
@@ -48,6 +52,7 @@ def queue(
 
 @router.post(
     "/cases/{case_id}/claim",
+    responses=_CASE_ERRORS,
     summary="claim a case for the spec's lease time (one reviewer at a time; an abandoned claim returns to the queue)",
 )
 @allow("reviewer", "senior_reviewer")
@@ -60,7 +65,11 @@ def claim(case_id: str, request: Request) -> dict[str, Any]:
     )
 
 
-@router.post("/cases/{case_id}/release", summary="give a claimed case back to the queue")
+@router.post(
+    "/cases/{case_id}/release",
+    summary="give a claimed case back to the queue",
+    responses=_CASE_ERRORS,
+)
 @allow("reviewer", "senior_reviewer")
 def release(case_id: str, request: Request) -> dict[str, Any]:
     pid, name, roles = deps.person(request)
@@ -73,6 +82,7 @@ def release(case_id: str, request: Request) -> dict[str, Any]:
 
 @router.get(
     "/cases/{case_id}",
+    responses=_CASE_ERRORS,
     summary="open a claimed case: the decision, rationale, reasons, recourse and the person's data; the opening and the read are logged with the case as purpose",
 )
 @allow("reviewer", "senior_reviewer")
@@ -107,6 +117,7 @@ def open_and_log(case_id: str, request: Request) -> OpenedCase:
 
 @router.post(
     "/cases/{case_id}/resolve",
+    responses=_CASE_ERRORS,
     summary="resolve a claimed, opened case: `outcome`, a `reason_code` from the spec's review taxonomy, and a `note` (needed to override the model)",
 )
 @allow("reviewer", "senior_reviewer")
@@ -130,6 +141,7 @@ def resolve_as_caller(case_id: str, body: Resolution, request: Request) -> Actio
 
 @router.post(
     "/cases/{case_id}/second-review",
+    responses=_CASE_ERRORS,
     summary="a second, different senior reviewer confirms (or, with a note, rejects) a resolution the spec's four-eyes rules hold",
 )
 @allow("senior_reviewer")

@@ -11,10 +11,11 @@ from serving.access import allow
 from serving.decisions import DecisionView
 from serving.decisions.errors import DecisionError
 from serving.decisions.notice import FinalState, final_notice, render_notice_html
+from serving.http.responses import API_GATE, json_errors
 from serving.http.routers import deps
 from serving.review import FinalOutcome
 
-router = APIRouter(tags=["decisions"])
+router = APIRouter(tags=["decisions"], responses=API_GATE)
 
 
 class NotFinal(DecisionError):
@@ -35,6 +36,7 @@ def _shown(view: DecisionView, final: FinalOutcome) -> dict[str, Any]:
 
 @router.get(
     "/decisions/{decision_id}",
+    responses=json_errors(400, 404),
     summary="read a decision back with its status (`pending_review`, `final`), final outcome, who decided and when, and its whole history; `?personal=true` adds the person's data for an auditor or admin with `&purpose=...`, or for the application that requested the decision (reviewers read it through their cases); every read is logged; an application reads only its own decisions",
 )
 @allow("application", "reviewer", "senior_reviewer", "auditor", "admin")
@@ -49,6 +51,10 @@ def get_decision(
 
 @router.get(
     "/decisions/{decision_id}/notice",
+    responses={
+        **json_errors(404, 409),
+        200: {"content": {"application/json": {}, "text/html": {"schema": {"type": "string"}}}},
+    },
     summary="what the person is told once the outcome is final: outcome, principal reasons, that a system was involved and whether a person reviewed it, how and by when to appeal; `?format=html` for the plain-language page",
     response_model=None,
 )

@@ -13,6 +13,11 @@ router = APIRouter(tags=["docs"])
 @router.get(
     "/docs",
     summary="the interactive API documentation (redirects to `/`, which reads `/docs.json`)",
+    status_code=307,
+    response_class=RedirectResponse,
+    responses={
+        307: {"description": "to `/`", "headers": {"Location": {"schema": {"type": "string"}}}}
+    },
 )
 @allow()
 def docs() -> RedirectResponse:

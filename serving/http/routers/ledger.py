@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from serving.access import AccessDenied, Principal, ServiceError, allow
+from serving.http.responses import API_GATE, json_errors
 from serving.http.routers import deps
 from serving.ledger import EntryNotFoundError, LogEntry, LogKind
 from serving.ledger.checkpointing import NO_KEY_STATUS, Checkpointing
@@ -67,7 +68,9 @@ def _check_receipt_read(request: Request, who: Principal, entry: LogEntry) -> No
         raise AccessDenied(_MESSAGE_REVIEWER.format(entry_id=entry.entry_id))
 
 
-@router.get("/log/verify", summary="verify the hash chain; names the first broken entry")
+@router.get(
+    "/log/verify", summary="verify the hash chain; names the first broken entry", responses=API_GATE
+)
 @allow("auditor", "admin")
 def verify_log(request: Request) -> dict[str, Any]:
     return deps.engine(request).log.verify().to_dict()
@@ -75,6 +78,7 @@ def verify_log(request: Request) -> dict[str, Any]:
 
 @router.get(
     "/ledger/receipts/{entry_id}",
+    responses={**API_GATE, **json_errors(403, 404, 409)},
     summary="an entry's receipt: its hash, and once a signed checkpoint covers it (`covered`) the checkpoint and the inclusion proof of the hash under its root; 200 with `covered: false` until then; an application reads receipts of its own decisions and their review actions and appeals, a reviewer those of their own review actions",
 )
 @allow("application", "reviewer", "senior_reviewer", "auditor", "admin")
@@ -98,6 +102,7 @@ def get_receipt(entry_id: str, request: Request) -> dict[str, Any]:
 
 @router.get(
     "/ledger/public-key",
+    responses=json_errors(413, 503),
     summary="the public key that signs the ledger's checkpoints (PEM and hex) and the log id (hex SHA-256 of the raw key), to verify receipts with; 503 when no key is configured",
 )
 @allow()

@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from audits.promotion import event_dict
 from serving.access import allow
 from serving.access.waivers import approve_waiver_as, list_waiver_requests
+from serving.http.responses import API_GATE, json_errors
 from serving.http.routers import deps
 
-router = APIRouter(prefix="/promotions", tags=["promotions"])
+router = APIRouter(prefix="/promotions", tags=["promotions"], responses=API_GATE)
 
 
 class ApproveRequest(BaseModel):
@@ -39,6 +40,7 @@ def list_requests(
 
 @router.post(
     "/{request_id}/approve",
+    responses=json_errors(400, 404, 409),
     summary="approve a pending waiver request as yourself (a person's token, never the requester's): the version becomes champion through the gate; logged",
 )
 @allow("senior_reviewer", "admin")

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from annotated_types import MaxLen, MinLen
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from serving.access.keys import KeyAdminError, create_key, list_keys, revoke_key
 from serving.access.people import PersonAdminError, add_person, disable_person, list_people
 from serving.access.roles import KEY_ROLES, PERSON_ROLES
 from serving.decisions.schema import SwitchRow
+from serving.http.responses import CONSOLE_PAGES
 from serving.http.routers import deps
 from serving.http.routers.admin import SwitchRequest
 from serving.http.routers.console.common import (
@@ -39,7 +40,13 @@ from serving.http.routers.console.common import (
     session_of,
 )
 
-router = APIRouter(prefix="/console", tags=["console"])
+# pages answer HTML; the gate and the pages may also redirect or refuse (documented)
+router = APIRouter(
+    prefix="/console",
+    tags=["console"],
+    default_response_class=HTMLResponse,
+    responses=CONSOLE_PAGES,
+)
 
 SWITCHES = "/console/admin/switches"
 PEOPLE = "/console/admin/people"

@@ -34,13 +34,20 @@ from serving.decisions import (
 )
 from serving.decisions.notice import FinalState, Notice, final_notice
 from serving.decisions.search import FoundDecision
+from serving.http.responses import CONSOLE_PAGES
 from serving.http.routers import deps
 from serving.http.routers.console.common import page, problem_page, query_of
 from serving.http.routers.ledger import checkpointing_of
 from serving.ledger.checkpointing import NO_KEY_STATUS
 from serving.review import FinalOutcome, ReviewDesk
 
-router = APIRouter(prefix="/console", tags=["console"])
+# pages answer HTML; the gate and the pages may also redirect or refuse (documented)
+router = APIRouter(
+    prefix="/console",
+    tags=["console"],
+    default_response_class=HTMLResponse,
+    responses=CONSOLE_PAGES,
+)
 
 #: decisions shown on one page of the search
 PAGE_SIZE = 100

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from models.recourse import Recourse, format_value
@@ -14,12 +14,19 @@ from models.spec import DecisionSpec
 from serving.access import allow
 from serving.console.charts import Step, Waterfall, value_text, waterfall
 from serving.console.formatting import seconds_until
+from serving.http.responses import CONSOLE_PAGES
 from serving.http.routers import deps
 from serving.http.routers.cases import Resolution, open_and_log, resolve_as_caller
 from serving.http.routers.console.common import form_of, page, see_other, session_of
 from serving.review import Case, FinalOutcome, OpenedCase
 
-router = APIRouter(prefix="/console", tags=["console"])
+# pages answer HTML; the gate and the pages may also redirect or refuse (documented)
+router = APIRouter(
+    prefix="/console",
+    tags=["console"],
+    default_response_class=HTMLResponse,
+    responses=CONSOLE_PAGES,
+)
 
 QUEUE_STATUSES = ("open", "claimed", "escalated", "awaiting_second_review", "resolved")
 
