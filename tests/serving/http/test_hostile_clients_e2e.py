@@ -204,3 +204,22 @@ def test_refused_console_sign_ins_lock_the_address_out_of_signing_in(served: Ser
     assert elsewhere.status_code == 303
     browser.close()
     other.close()
+
+
+def test_an_idle_keep_alive_connection_is_closed_by_the_server(served: Served) -> None:
+    # given: one request answered on a kept-alive connection
+    with socket.create_connection(served.address, timeout=30) as idle:
+        idle.sendall(f"GET /readyz HTTP/1.1\r\nHost: {served.address[0]}\r\n\r\n".encode())
+        started = time.monotonic()
+        received = b""
+        # when: the client sends nothing more
+        while True:
+            chunk = idle.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        took = time.monotonic() - started
+
+    # then: uvicorn closed it (BentoML's worker default keep-alive is 5 s)
+    assert received.startswith(b"HTTP/1.1 200"), received[:200]
+    assert took < 5 + SLACK_S, took
