@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/fuzz.py [--examples 100] [--seed 7] [--keep]
+    .venv/bin/python benchmarks/fuzz.py [--examples 250] [--seed 7] [--keep]
 
 It does what ``tests/serving/http/test_fuzz_e2e.py`` does, with many more
 examples: in a temporary folder it builds the synthetic use case (audited PASS,
@@ -49,7 +49,7 @@ def _load(name: str, relative: str) -> ModuleType:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--examples", type=int, default=100, help="per operation and mode")
+    parser.add_argument("--examples", type=int, default=250, help="per operation and mode")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
