@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models import registry
@@ -257,11 +258,15 @@ class DecisionEngine:
         return {k: v.version for k, v in sorted(self._served.items())}
 
     def status(self) -> dict[str, Any]:
+        try:
+            stopped: dict[str, bool] | str = self.switches.all()
+        except SQLAlchemyError:  # the status page is most needed when the database is away
+            stopped = "unknown: the ledger database cannot be reached"
         return {
             "served": self.served_versions(),
             "unserved": dict(self._unserved),
             "refused": dict(self._refused),
-            "stopped": self.switches.all(),
+            "stopped": stopped,
             "registry": {
                 "uri": shown_uri(self.settings.tracking_uri),
                 # None until the first reload; False: the last reload could not read it

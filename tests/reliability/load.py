@@ -34,6 +34,7 @@ class Counts:
     """What the clients saw; ``answers`` counts each status code (or ``NO_ANSWER``)."""
 
     answers: Counter[str] = field(default_factory=Counter)
+    by_route: Counter[str] = field(default_factory=Counter)  # "POST /decide 503", ...
     decided: set[str] = field(default_factory=set)  # decision ids answered 200
     resolved: set[str] = field(default_factory=set)  # case ids whose resolution got 200
     review_actions: Counter[str] = field(default_factory=Counter)  # "claim 200", ...
@@ -84,6 +85,11 @@ class Load:
         assert not any(t.is_alive() for t in self._threads), "a client thread did not stop"
         return self.counts
 
+    def snapshot(self) -> Counter[str]:
+        """The answers so far (a copy), to count what one phase of a run got."""
+        with self._lock:
+            return Counter(self.counts.answers)
+
     def _running(self) -> bool:
         return not self._stop.is_set() and time.monotonic() < self._deadline
 
@@ -101,12 +107,14 @@ class Load:
         except httpx.HTTPError:
             with self._lock:
                 self.counts.answers[NO_ANSWER] += 1
+                self.counts.by_route[f"{method} {_route(path)} {NO_ANSWER}"] += 1
             time.sleep(PAUSE_AFTER_ERROR_S)
             return None
         took = time.monotonic() - t0
         status = str(response.status_code)
         with self._lock:
             self.counts.answers[status] += 1
+            self.counts.by_route[f"{method} {_route(path)} {status}"] += 1
             if response.status_code != 200:
                 self.counts.refusal_seconds.setdefault(status, []).append(took)
         if response.status_code >= 500:
@@ -154,3 +162,11 @@ class Load:
                     if name == "resolve":
                         with self._lock:
                             self.counts.resolved.add(case_id)
+
+
+def _route(path: str) -> str:
+    """``/cases/<id>/claim`` -> ``/cases/{id}/claim``: counts by route, not by case."""
+    parts = path.split("/")
+    if len(parts) > 2 and parts[1] == "cases":
+        parts[2] = "{id}"
+    return "/".join(parts)
