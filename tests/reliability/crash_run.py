@@ -1,6 +1,6 @@
 """One crash run: serve with two workers, load it, kill -9 at random moments, check the ledger.
 
-Shared by tests/reliability/test_kill_e2e.py (a few kills per test) and
+Shared by tests/reliability/test_kill_under_load.py (a few kills per test) and
 benchmarks/crash_runs.py (many). The seed picks the moments, which worker dies,
 and the clients' requests, so a failing run can be repeated.
 """

@@ -7,6 +7,9 @@ worker is replaced by BentoML's arbiter, a killed server is started again on the
 same state. Afterwards every decision and resolution answered 200 is in the
 ledger, the ledger has no half-written entry, and `docket ledger verify` passes
 (see tests/reliability/checks.py). Four runs, three kills each: twelve kills.
+
+The module is not named ``*_e2e.py`` on purpose: its tests share no server, so
+pytest-xdist may hand them to different workers (tests/scheduling.py).
 """
 
 from __future__ import annotations
