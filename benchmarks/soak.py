@@ -93,7 +93,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(settings: Any, home: Path) -> Iterator[tuple[str, int]]:
+def _server(settings: Any, home: Path, metrics: bool) -> Iterator[tuple[str, int]]:
     """The URL and process id of a running ``docket serve``; stopped on exit."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -102,6 +102,7 @@ def _server(settings: Any, home: Path) -> Iterator[tuple[str, int]]:
         **settings.as_env(),
         "BENTOML_HOME": str(home / "bentoml"),
         "DOCKET_RELOAD_SECONDS": "0",
+        "DOCKET_METRICS": "1" if metrics else "0",
     }
     log_path = home / "docket-serve.log"
     with log_path.open("w") as out:
@@ -156,11 +157,13 @@ class Interval:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     statuses: Counter[str] = field(default_factory=Counter)  # non-2xx, by kind and status
     late: int = 0
+    first_body: dict[str, str] = field(default_factory=dict)  # of each non-2xx kind
 
-    def add(self, kind: str, ms: float, status: int | str) -> None:
+    def add(self, kind: str, ms: float, status: int | str, body: str = "") -> None:
         self.latencies.setdefault(kind, []).append(ms)
         if not (isinstance(status, int) and 200 <= status < 300):
             self.statuses[f"{kind} {status}"] += 1
+            self.first_body.setdefault(f"{kind} {status}", body[:300])
 
 
 @dataclass
@@ -177,9 +180,9 @@ class Load:
     cursor: int = 0
     interval: Interval = field(default_factory=Interval)
 
-    def record(self, kind: str, ms: float, status: int | str) -> None:
+    def record(self, kind: str, ms: float, status: int | str, body: str = "") -> None:
         with self.lock:
-            self.interval.add(kind, ms, status)
+            self.interval.add(kind, ms, status, body)
 
     def next_row(self) -> dict[str, Any]:
         with self.lock:
@@ -194,7 +197,8 @@ def _timed(load: Load, kind: str, send: Callable[[], httpx.Response]) -> httpx.R
     except httpx.HTTPError as exc:
         load.record(kind, (time.perf_counter() - started) * 1000, type(exc).__name__)
         return None
-    load.record(kind, (time.perf_counter() - started) * 1000, got.status_code)
+    ms = (time.perf_counter() - started) * 1000
+    load.record(kind, ms, got.status_code, "" if got.is_success else got.text)
     return got
 
 
@@ -300,6 +304,11 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report row")
     parser.add_argument("--workers", type=int, default=8, help="client threads")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="serve with DOCKET_METRICS=0 (no Prometheus metrics): the baseline for memory",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     if not (0 < args.minutes <= 120 and 0 < args.rate <= 500 and args.interval >= 5):
@@ -309,7 +318,7 @@ def main() -> int:
     _log(f"setup in {work_dir} ...")
     try:
         settings, rows, app_key, reviewer = _build(work_dir)
-        with _server(settings, work_dir) as (url, pid):
+        with _server(settings, work_dir, not args.no_metrics) as (url, pid):
             return _soak(args, url, pid, rows, app_key, reviewer)
     finally:
         if args.keep:
@@ -380,8 +389,26 @@ def _soak(
         work.put(None)
     for t in threads:
         t.join(timeout=REQUEST_TIMEOUT_S * 4)
-    _report(load, totals, samples, pid, started)
+    if load.interval.latencies:  # what the last requests did after the last row
+        _report(load, totals, samples, pid, started)
+    _metrics_series(url)
     return _summary(totals, samples, rss_start)
+
+
+def _metrics_series(url: str) -> None:
+    """How many Prometheus series the service holds, and for how many endpoint labels."""
+    got = httpx.get(f"{url}/metrics", timeout=REQUEST_TIMEOUT_S, trust_env=False)
+    if got.status_code != 200:
+        print(f"/metrics: {got.status_code} (metrics off)")
+        return
+    series = [line for line in got.text.splitlines() if line and not line.startswith("#")]
+    endpoints = {
+        line.split('endpoint="', 1)[1].split('"', 1)[0] for line in series if 'endpoint="' in line
+    }
+    print(
+        f"/metrics: {len(series)} series, {len(endpoints)} distinct endpoint labels,"
+        f" {len(got.content) / 1024:.0f} KiB"
+    )
 
 
 def _report(
@@ -396,6 +423,8 @@ def _report(
     for kind, values in seen.latencies.items():
         totals.latencies.setdefault(kind, []).extend(values)
     totals.statuses.update(seen.statuses)
+    for key, body in seen.first_body.items():
+        totals.first_body.setdefault(key, body)
     totals.late += seen.late
     review = [ms for k in ("claim", "open", "resolve") for ms in seen.latencies.get(k, [])]
     decide = seen.latencies.get("decide", [])
@@ -417,6 +446,8 @@ def _summary(totals: Interval, samples: list[tuple[float, int]], rss_start: int)
         print(f"{kind:>8} {len(values):7d} {_percentiles(values)}")
     print(f"{'all':>8} {len(every):7d} {_percentiles(every)}")
     print(f"not 2xx: {dict(sorted(totals.statuses.items())) or 'none'}")
+    for key, body in sorted(totals.first_body.items()):
+        print(f"  first {key}: {body}")
     warm = samples[0][1] if samples else rss_start
     last = samples[-1][1] if samples else rss_start
     second_half = samples[len(samples) // 2 :]
