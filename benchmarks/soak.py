@@ -17,7 +17,7 @@ request has its start time, whatever the earlier ones took), in this mix:
 - 25% ``GET /decisions/{id}`` of a decision made earlier in the run;
 - 15% ``GET /cases?status=open`` (the reviewer);
 - 10% a review: ``POST /cases/{id}/claim``, ``GET /cases/{id}`` and
-  ``POST /cases/{id}/resolve`` (approved, with a note) on a referred decision's case,
+  ``POST /cases/{id}/resolve`` (agreeing with the model) on a referred decision's case,
   each timed on its own (a decision when no case is waiting).
 
 Every ``--interval`` seconds it prints the requests, p50/p95/p99 latency (ms),
@@ -28,7 +28,8 @@ the server: the sum over the ``docket serve`` process and all its children
 the load), after the first interval (warm) and at the end, and the slope of a
 least-squares line through the memory samples of the second half of the run.
 The exit status is 1 when the memory grew by more than 25% from the warm sample
-to the end, or any request got a 5xx or no answer.
+to the end or still grew by more than 5 MiB a minute over the second half, or any
+request got a 5xx or no answer.
 
 Only loopback traffic; every loop is bounded by the run's time and each request
 by a 30 s timeout. The server is stopped with SIGTERM to its process group
@@ -69,6 +70,9 @@ READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 REQUEST_TIMEOUT_S = 30.0
 GROWTH_LIMIT = 0.25  # memory may not grow more than this from warm to end
+# nor keep growing: a bounded server levels off after warming up (about 2 MiB/min at
+# most over the second half of a 3-minute run with metrics off, measured)
+SLOPE_LIMIT_MIB_PER_MIN = 5.0
 MIX = (("decide", 0.50), ("read", 0.25), ("queue", 0.15), ("review", 0.10))
 
 
@@ -176,7 +180,7 @@ class Load:
     rows: list[dict[str, Any]]
     lock: threading.Lock = field(default_factory=threading.Lock)
     decisions: deque[str] = field(default_factory=lambda: deque(maxlen=5000))
-    cases: deque[str] = field(default_factory=deque)
+    cases: deque[tuple[str, str]] = field(default_factory=deque)  # (case id, recommendation)
     cursor: int = 0
     interval: Interval = field(default_factory=Interval)
 
@@ -210,7 +214,7 @@ def _decide(load: Load, client: httpx.Client) -> None:
         with load.lock:
             load.decisions.append(made["decision_id"])
             if made.get("case_id"):
-                load.cases.append(made["case_id"])
+                load.cases.append((made["case_id"], made.get("recommendation") or ""))
 
 
 def _read(load: Load, client: httpx.Client, pick: random.Random) -> None:
@@ -232,10 +236,11 @@ def _queue(load: Load, client: httpx.Client) -> None:
 
 def _review(load: Load, client: httpx.Client) -> None:
     with load.lock:
-        case = load.cases.popleft() if load.cases else None
-    if case is None:
+        waiting = load.cases.popleft() if load.cases else None
+    if waiting is None:
         _decide(load, client)
         return
+    case, recommendation = waiting
     claimed = _timed(
         load, "claim", lambda: client.post(f"/cases/{case}/claim", headers=load.reviewer)
     )
@@ -244,10 +249,12 @@ def _review(load: Load, client: httpx.Client) -> None:
     opened = _timed(load, "open", lambda: client.get(f"/cases/{case}", headers=load.reviewer))
     if opened is None or opened.status_code != 200:
         return
+    # the reviewer agrees with the model (an override needs a code of its own); a
+    # decline goes on to a senior reviewer under the patched four-eyes rule
     resolution = {
-        "outcome": "approved",
+        "outcome": "approved" if recommendation == "approve" else "declined",
         "reason_code": "model_reasons_confirmed",
-        "note": "soak run: approved after review",
+        "note": "soak run: the model's reasons confirmed",
     }
     _timed(
         load,
@@ -467,10 +474,11 @@ def _summary(totals: Interval, samples: list[tuple[float, int]], rss_start: int)
         for key, n in totals.statuses.items()
         if key.split()[-1].startswith("5") or not key.split()[-1].isdigit()
     )
-    verdict = growth <= GROWTH_LIMIT and failed == 0
+    verdict = growth <= GROWTH_LIMIT and slope <= SLOPE_LIMIT_MIB_PER_MIN and failed == 0
     print(
-        f"verdict: {'OK' if verdict else 'NOT OK'} (memory growth limit {GROWTH_LIMIT:.0%} from"
-        f" warm; 5xx or unanswered requests: {failed})"
+        f"verdict: {'OK' if verdict else 'NOT OK'} (memory: at most {GROWTH_LIMIT:.0%} from"
+        f" warm and a slope of at most {SLOPE_LIMIT_MIB_PER_MIN:g} MiB/min over the second"
+        f" half; 5xx or unanswered requests: {failed})"
     )
     return 0 if verdict else 1
 
