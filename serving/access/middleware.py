@@ -156,6 +156,17 @@ class Gatekeeper:
         path: str = scope.get("path", "")
         method: str = scope.get("method", "GET")
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+            # BentoML's router never matches such a path and would answer a bare text 404
+            await _reply(
+                send,
+                404,
+                {
+                    "error": "no route matches a path holding control characters (line breaks,"
+                    f" tabs); got {path[:80]!r}"
+                },
+            )
+            return
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
                 await _reply(

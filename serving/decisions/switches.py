@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from serving.decisions.errors import RecordFailed
 from serving.decisions.schema import SwitchRow
 from serving.ledger import DecisionLog, LogEntry
 
 __all__ = ["StopSwitches"]
+
+logger = logging.getLogger("docket.serving")
 
 
 class StopSwitches:
@@ -23,8 +28,15 @@ class StopSwitches:
         # read on every decision (no cache), so a stop applies to the very next request
         # in every worker; a Core query keeps it cheap
         query = select(SwitchRow.stopped).where(SwitchRow.use_case == use_case)
-        with self.log.engine.connect() as conn:
-            return bool(conn.execute(query).scalar())
+        try:
+            with self.log.engine.connect() as conn:
+                return bool(conn.execute(query).scalar())
+        except SQLAlchemyError:
+            # without the switch no decision may be given: the same 503 as an unwritable ledger
+            logger.error("the stop switch of %s could not be read", use_case)
+            raise RecordFailed(
+                "the service's database cannot be reached, so no decision is given; try again later"
+            ) from None
 
     def set(self, use_case: str, stopped: bool, by: str, reason: str) -> LogEntry:
         now = datetime.now(UTC).isoformat()

@@ -2,22 +2,34 @@
 
 SQLite connections run with ``journal_mode=WAL``, ``synchronous=FULL`` (the
 WAL is synced at every commit, whatever the build's default), ``foreign_keys=ON``
-and a 30 s busy timeout, and SQLAlchemy (not the ``sqlite3`` driver) emits ``BEGIN``.
+and a busy timeout (``DOCKET_SQLITE_BUSY_SECONDS``, default 10: shorter than the
+service's 30 s request timeout, so a locked database is answered 503, not 504), and SQLAlchemy (not the ``sqlite3`` driver) emits ``BEGIN``.
 Writers use :func:`writer` so their transactions start with ``BEGIN IMMEDIATE``:
 the write lock is taken before the chain head is read, so two processes can
 never extend the same head. On PostgreSQL writers serialise on
-``pg_advisory_xact_lock`` instead (see :mod:`serving.ledger.store`).
+``pg_advisory_xact_lock`` instead (see :mod:`serving.ledger.store`), and a connection
+attempt gives up after ``DOCKET_PG_CONNECT_SECONDS`` (default 5), so a database host
+that drops packets is answered 503 within that time.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_S", "create_log_engine", "is_postgres", "normalise_url", "writer"]
+__all__ = [
+    "PG_CONNECT_TIMEOUT_S",
+    "SQLITE_BUSY_TIMEOUT_S",
+    "create_log_engine",
+    "is_postgres",
+    "normalise_url",
+    "writer",
+]
 
-SQLITE_BUSY_TIMEOUT_S = 30.0
+SQLITE_BUSY_TIMEOUT_S = 10.0
+PG_CONNECT_TIMEOUT_S = 5
 _BEGIN_MODE_OPTION = "docket_sqlite_begin"
 _SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
@@ -49,14 +61,27 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a number of seconds above 0; got {raw!r}")
+    return value
+
+
+def _install_sqlite_hooks(engine: Engine, busy_seconds: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # SQLAlchemy emits BEGIN itself (below); the driver must not.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_seconds * 1000)}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA journal_mode = WAL")
             # durability must not depend on how SQLite was built: with WAL, FULL syncs
@@ -79,11 +104,14 @@ def create_log_engine(url: str | URL, **kwargs: Any) -> Engine:
     parsed = normalise_url(url)
     kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
-        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, **kwargs.pop("connect_args", {})}
+        busy = _seconds("DOCKET_SQLITE_BUSY_SECONDS", SQLITE_BUSY_TIMEOUT_S)
+        connect_args = {"timeout": busy, **kwargs.pop("connect_args", {})}
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, busy)
         return engine
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    connect = _seconds("DOCKET_PG_CONNECT_SECONDS", PG_CONNECT_TIMEOUT_S)
+    connect_args = {"connect_timeout": max(1, round(connect)), **kwargs.pop("connect_args", {})}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def writer(engine: Engine) -> Engine:

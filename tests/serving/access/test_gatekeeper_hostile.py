@@ -201,3 +201,21 @@ def test_a_person_token_and_the_database_back_again_are_answered(
     )
     assert [_get(broken, token, "10.0.0.9").status_code for _ in range(12)] == [503] * 12
     assert _get(gate, token, "10.0.0.9").json() == {"name": "Ann Lee"}
+
+
+@pytest.mark.parametrize("path", ["/cases/a\nb", "/cases/\tx", "/decide\x7f"])
+def test_a_path_with_control_characters_is_a_json_404_naming_it(
+    log: DecisionLog, path: str
+) -> None:
+    gate = Gatekeeper(_hello, TABLE, engine=log.engine)
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=gate)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://docket.test") as http:
+            return await http.get(
+                path.replace("\n", "%0A").replace("\t", "%09").replace("\x7f", "%7F")
+            )
+
+    answer = asyncio.run(go())
+    assert answer.status_code == 404
+    assert "control characters" in answer.json()["error"]

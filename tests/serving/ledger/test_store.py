@@ -20,7 +20,7 @@ from serving.ledger import (
     LogWriteError,
     compute_entry_hash,
 )
-from serving.ledger.engine import _MESSAGE_BAD_BACKEND
+from serving.ledger.engine import _MESSAGE_BAD_BACKEND, create_log_engine
 from serving.ledger.entries import ERASURE_ACTION
 from serving.ledger.store import (
     _MESSAGE_BAD_KIND,
@@ -286,3 +286,31 @@ def test_sqlite_durability_is_set_explicitly_whatever_the_build_default(tmp_path
     # then: FULL (2) in WAL mode: every commit syncs the WAL
     assert (synchronous, journal) == (2, "wal")
     log.close()
+
+
+def test_a_bad_busy_timeout_setting_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKET_SQLITE_BUSY_SECONDS", "soon")
+    with pytest.raises(ValueError, match=r"DOCKET_SQLITE_BUSY_SECONDS.*'soon'"):
+        create_log_engine(f"sqlite:///{tmp_path / 'x.db'}")
+
+
+def test_a_writer_gives_up_after_the_busy_timeout_while_another_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a ledger, and another connection holding the write lock
+    monkeypatch.setenv("DOCKET_SQLITE_BUSY_SECONDS", "0.3")
+    path = tmp_path / "locked.db"
+    log = DecisionLog(f"sqlite:///{path}")
+    log.migrate()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        # when / then: the append is refused (nothing written), instead of waiting on
+        with pytest.raises(LogWriteError):
+            log.append("admin", "uc", {"action": "x"}, subject_id="s")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert log.append("admin", "uc", {"action": "x"}, subject_id="s").seq == 1

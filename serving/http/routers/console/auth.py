@@ -30,10 +30,17 @@ from serving.access.sessions import (
     start_session,
 )
 from serving.console import render, static_file
+from serving.http.responses import CONSOLE_PAGES, console_errors
 from serving.http.routers import deps
 from serving.http.routers.console.common import FormProblem, nav_for, page, session_of
 
-router = APIRouter(prefix="/console", tags=["console"])
+# pages answer HTML; the gate and the pages may also redirect or refuse (documented)
+router = APIRouter(
+    prefix="/console",
+    tags=["console"],
+    default_response_class=HTMLResponse,
+    responses={**CONSOLE_PAGES, **console_errors(503)},
+)
 
 
 class LoginForm(BaseModel):
@@ -152,7 +159,13 @@ def logout(request: Request) -> Response:
     return response
 
 
-@router.get("", summary="the console (redirects to `/console/`)")
+@router.get(
+    "",
+    summary="the console (redirects to `/console/`)",
+    status_code=307,
+    response_class=RedirectResponse,
+    responses={307: {"description": "See `Location`: `/console/`."}},
+)
 @allow()
 def console_root() -> Response:
     return RedirectResponse("/console/", status_code=307)
@@ -168,7 +181,23 @@ def home(request: Request) -> Response:
 
 
 @router.get(
-    "/static/{name}", summary="the console's stylesheet and scripts (htmx vendored, no CDN)"
+    "/static/{name}",
+    summary="the console's stylesheet and scripts (htmx vendored, no CDN)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file.",
+            "content": {
+                "text/css": {"schema": {"type": "string"}},
+                "text/javascript": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        },
+        404: {
+            "description": "No such file.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+    },
 )
 @allow()
 def static(name: str) -> Response:
