@@ -14,9 +14,8 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,15 +33,12 @@ from serving.decisions.errors import (
     RegistryUnavailable,
     UnknownUseCase,
 )
-from serving.decisions.evaluate import evaluate, find_recourse
 from serving.decisions.notice import notice_for
+from serving.decisions.prepare import prepare_decision
 from serving.decisions.record import (
-    CaseRef,
     DecisionRecord,
     DecisionView,
     HistoryItem,
-    PersonalData,
-    RecordedRationale,
 )
 from serving.decisions.served import ServedModel, last_promotion, load_served
 from serving.decisions.switches import StopSwitches
@@ -307,49 +303,12 @@ class DecisionEngine:
         t0 = time.perf_counter()
         served = self.served(request.use_case)
         spec = served.spec
-        assert spec.policy is not None
-        consent = request.automated_decision_consent
         stopped = self.switches.is_stopped(spec.name)
-        ev = evaluate(served, request.features, consent=consent, stopped=stopped)
-        result = ev.policy
-        recourse = find_recourse(served, ev, consent=consent, stopped=stopped)
-        decision_id = uuid.uuid4().hex
-        now = datetime.now(UTC)
-        case = None
-        if result.outcome == "referred":
-            deadline = now + timedelta(hours=spec.policy.review_deadline_hours)
-            case = CaseRef(case_id=uuid.uuid4().hex, deadline=deadline.isoformat())
-        rationale_json = ev.rationale.model_dump(mode="json")
-        record = DecisionRecord(
-            decision_id=decision_id,
-            decided_at=now.isoformat(),
-            use_case=spec.name,
-            model_version=served.version,
-            policy_version=served.policy_version,
-            explainer_version=served.explainer_version,
-            catalogue_version=served.catalogue_version,
-            spec_hash=served.spec_hash,
-            spec_ref=served.spec_ref,
-            score=ev.score,
-            outcome=result.outcome,
-            recommendation=result.recommendation,
-            status="pending_review" if case else "final",
-            case=case,
-            referral_reasons=tuple(result.referral_reasons),
-            reasons=ev.rationale.reasons,
-            # values are personal: the chain keeps contributions, the payload keeps values
-            rationale=RecordedRationale.model_validate(rationale_json),
-            recourse_found=None if recourse is None else recourse.found,
-            requested_by=principal.name,
-            requested_by_key=principal.key_id,
+        prepared = prepare_decision(
+            served, request, principal, stopped=stopped, now=datetime.now(UTC)
         )
-        personal = PersonalData(
-            features=ev.features,
-            application_ref=request.application_ref,
-            automated_decision_consent=consent,
-            recourse=None if recourse is None else recourse.model_dump(mode="json"),
-            training_data_consent=request.training_data_consent,
-        )
+        record, personal, case = prepared.record, prepared.personal, prepared.case
+        decision_id, rationale_json = record.decision_id, prepared.rationale
         hook = self.on_referred
 
         def view_of(entry: LogEntry) -> DecisionView:
