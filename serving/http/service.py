@@ -7,6 +7,12 @@ API POST with the same ``Idempotency-Key`` gets the first answer again). Routes 
 state; the service's shutdown hook stops the periodic reload and closes the ledger.
 A second thread signs a ledger checkpoint every ``DOCKET_CHECKPOINT_SECONDS`` (and
 the shutdown hook writes a last one); it never holds up a decision.
+
+Prometheus metrics (``GET /metrics``, unless ``DOCKET_METRICS=0``) come from
+:class:`serving.http.metrics.TrafficMetrics`, labelled by route template; BentoML's
+own metrics stay off (its middleware labels by raw path: see that module).
+``GET /docs.json`` is BentoML's document with ``POST /decide``'s real refusals
+(:class:`DocketService`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import json
 import logging
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bentoml
 from sqlalchemy.orm import Session
@@ -26,13 +32,19 @@ from models.spec import DecisionSpec
 from serving.access import Gatekeeper, Principal, RouteRule, ServiceError
 from serving.access.idempotency import STATE_KEY, Answer, HeldKey, IdempotencyLayer
 from serving.decisions import DecideRequest, DecisionEngine, DecisionView
+from serving.decisions.errors import RegistryUnavailable
 from serving.http.app import create_app
 from serving.http.errors import error_response
+from serving.http.metrics import TrafficMetrics, metrics_enabled
+from serving.http.responses import ErrorBody, json_errors
 from serving.http.routers import ROUTERS
 from serving.http.routes import route_table
 from serving.ledger.checkpointing import Checkpointing, checkpoint_seconds
 from serving.review import ReviewDesk, open_referral_case
 from serving.review.retention import RetentionSchedule
+
+if TYPE_CHECKING:
+    from bentoml._internal.service.openapi.specification import OpenAPISpecification
 
 logger = logging.getLogger("docket.serving")
 
@@ -76,6 +88,8 @@ def _every(
             changed = engine.reload()["changed"]
             if changed:
                 logger.info("switched to new champions: %s", changed)
+        except RegistryUnavailable as exc:  # expected while the registry is away: no traceback
+            logger.warning("periodic champion check: %s", exc)
         except Exception:  # keep serving the current champions
             logger.exception("periodic champion check failed")
         try:
@@ -85,11 +99,45 @@ def _every(
             logger.exception("periodic escalation of overdue cases failed")
 
 
+#: what ``POST /decide`` may refuse with, each an ErrorBody: the gatekeeper's refusals
+#: (401, 403, 413, 415, 429) and the engine's (``serving.http.errors.STATUS``)
+DECIDE_REFUSALS = (400, 401, 403, 404, 409, 413, 415, 429, 503)
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+class DocketService(bentoml.Service[Any]):
+    """BentoML's service, whose OpenAPI document shows ``POST /decide``'s real refusals.
+
+    BentoML documents a BentoML API's errors as its own (400 with ``detail`` a
+    string, 404, 500) and has no setting for them; ``bentoml.service`` takes the
+    service class to build (``service_class``), and ``GET /docs.json`` answers this
+    property, so the entry is corrected here, after BentoML has built the document.
+    """
+
+    @property
+    def openapi_spec(self) -> OpenAPISpecification:
+        spec = super().openapi_spec
+        operation = spec.paths[DECIDE.path].post
+        assert isinstance(operation, dict), "BentoML builds its API operations as dicts"
+        for code, entry in json_errors(*DECIDE_REFUSALS).items():
+            documented = {
+                key: value for key, value in entry.items() if key in ("description", "headers")
+            }
+            documented["content"] = {"application/json": {"schema": _ERROR_REF}}
+            operation["responses"][code] = documented
+        # the mounted app's routes bring ErrorBody already; this keeps the $ref whole alone
+        assert isinstance(spec.components, dict)
+        spec.components["schemas"].setdefault("ErrorBody", ErrorBody.model_json_schema())
+        return spec
+
+
 @bentoml.service(
     name="Docket",
-    # Prometheus metrics at /metrics; DOCKET_METRICS=0 turns them off
-    metrics={"enabled": os.environ.get("DOCKET_METRICS", "1") != "0"},
+    # BentoML's metrics off: its traffic middleware labels series by raw path, so they
+    # grow with every id; serving.http.metrics records them by route template instead
+    metrics={"enabled": False},
     traffic={"timeout": 30},
+    service_class=DocketService,
 )
 @bentoml.asgi_app(routes_app, path="/")
 class Docket:
@@ -186,6 +234,10 @@ def _shown(view: DecisionView) -> dict[str, Any]:
 
 ROUTES = route_table(ROUTERS, DECIDE)
 # BentoML builds the app's middleware in the order they are added, the first outermost:
-# the idempotency layer runs inside the gatekeeper (it needs the principal and the body)
+# the metrics see every answer, the gatekeeper's refusals too (DOCKET_METRICS=0: none,
+# and no /metrics); the idempotency layer runs inside the gatekeeper (it needs the
+# principal and the body)
+if metrics_enabled():
+    Docket.add_asgi_middleware(TrafficMetrics, table=ROUTES)  # type: ignore[attr-defined]
 Docket.add_asgi_middleware(Gatekeeper, table=ROUTES)  # type: ignore[attr-defined]
 Docket.add_asgi_middleware(IdempotencyLayer)  # type: ignore[attr-defined]
