@@ -32,7 +32,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import URL, Engine, func, select
+from sqlalchemy import URL, Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,7 @@ from serving.ledger.entries import (
     LogWriteError,
     StoredPayload,
 )
+from serving.ledger.group_commit import GroupCommitSettings, GroupCommitter, PendingAppend
 from serving.ledger.migrate import migrate as _migrate
 from serving.ledger.schema import ChainHeadRow, LogEntryRow, PayloadRow
 from serving.ledger.times import stamp, utc_now
@@ -210,6 +211,11 @@ class DecisionLog:
         Returns the current timezone-aware time (tests pass a fixed clock).
     engine_options : mapping, optional
         Extra keyword arguments for ``sqlalchemy.create_engine``.
+    group_commit : GroupCommitSettings, optional
+        How :meth:`append` groups the appends of this process's threads into one
+        transaction (:mod:`serving.ledger.group_commit`); from the environment
+        (``DOCKET_LEDGER_GROUP_COMMIT``, on by default, with no waiting window) if
+        not given. ``GroupCommitSettings(enabled=False)``: one transaction per append.
     """
 
     def __init__(
@@ -218,6 +224,7 @@ class DecisionLog:
         *,
         clock: Callable[[], datetime] | None = None,
         engine_options: Mapping[str, Any] | None = None,
+        group_commit: GroupCommitSettings | None = None,
     ) -> None:
         self.url = normalise_url(url)
         self._shown_url = self.url.render_as_string(hide_password=True)
@@ -229,6 +236,13 @@ class DecisionLog:
             if is_postgres(self._engine)
             else self._engine
         )
+        settings = GroupCommitSettings.from_env() if group_commit is None else group_commit
+        self._group = GroupCommitter(settings, self._write_group) if settings.enabled else None
+
+    @property
+    def group_committer(self) -> GroupCommitter | None:
+        """The group committer of :meth:`append` (``None`` when appends are not grouped)."""
+        return self._group
 
     @property
     def engine(self) -> Engine:
@@ -278,6 +292,13 @@ class DecisionLog:
         after the entry is added (e.g. to open the review case of a referred
         decision): if it raises, neither the entry nor its rows are written.
 
+        Returns once the entry is committed. With group commit (the default, see
+        :mod:`serving.ledger.group_commit`) the transaction may hold other
+        threads' appends too, ``also`` runs in a savepoint of it on the thread
+        writing the group, and it may run again if the group is rolled back and
+        its appends written one by one: keep its effects outside ``session``
+        repeatable.
+
         Raises
         ------
         ValueError
@@ -289,6 +310,14 @@ class DecisionLog:
             Whatever ``also`` raised (other than a database error); nothing was written.
         """
         prepared = _prepare(kind, use_case, digest, payload, subject_id)
+        if self._group is not None:
+            return self._group.submit(prepared, also)
+        return self._append_alone(prepared, also)
+
+    def _append_alone(
+        self, prepared: _Prepared, also: Callable[[Session, LogEntry], None] | None
+    ) -> LogEntry:
+        """One entry in a transaction of its own (the path without group commit)."""
         try:
             with Session(self._writer) as session, session.begin():
                 self._lock(session)
@@ -298,6 +327,142 @@ class DecisionLog:
         except SQLAlchemyError as error:
             raise self._write_error(f"append {prepared.kind}", error) from error
         return entry
+
+    def _write_group(self, group: list[PendingAppend]) -> None:
+        """Write ``group`` in one transaction; set each one's ``entry`` once committed.
+
+        A database error before the commit rolls the group back and writes each
+        append alone (one refused entry then fails only its caller); a failed
+        commit fails them all, as a failed commit of one append did.
+        """
+        committing = False
+        written: list[tuple[PendingAppend, LogEntry]] = []
+        try:
+            with Session(self._writer) as session, session.begin():
+                self._lock(session)
+                written = self._write_group_locked(session, group)
+                committing = True
+        except SQLAlchemyError as error:
+            if committing or len(group) == 1:
+                action = (
+                    f"append {group[0].prepared.kind}"
+                    if len(group) == 1
+                    else f"append a group of {len(group)}"
+                )
+                failure = self._write_error(action, error)
+                for pending in group:
+                    if pending.error is None:
+                        pending.error = failure
+                return
+            for pending in group:
+                pending.error = None
+                try:
+                    pending.entry = self._append_alone(pending.prepared, pending.also)
+                except Exception as alone_error:
+                    pending.error = alone_error
+            return
+        for pending, entry in written:
+            pending.entry = entry
+
+    def _write_group_locked(
+        self, session: Session, group: list[PendingAppend]
+    ) -> list[tuple[PendingAppend, LogEntry]]:
+        """Chain ``group`` from the head in one insert (a savepoint per hook); the lock is held.
+
+        Returns the appends written and their entries; an append whose hook raised
+        gets that error, its entry is rolled back, and the next takes its seq.
+        """
+        found = session.execute(
+            select(ChainHeadRow.seq, ChainHeadRow.entry_hash).where(ChainHeadRow.id == 1)
+        ).first()
+        if found is None:
+            raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
+        seq, prev_hash = found.seq, found.entry_hash
+        written: list[tuple[PendingAppend, LogEntry]] = []
+        entry_rows: list[dict[str, Any]] = []
+        payload_rows: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            if entry_rows:
+                session.execute(insert(LogEntryRow), entry_rows)
+            if payload_rows:
+                session.execute(insert(PayloadRow), payload_rows)
+            entry_rows.clear()
+            payload_rows.clear()
+
+        for pending in group:
+            entry, entry_row, payload_row = self._chained(pending.prepared, seq, prev_hash)
+            if pending.also is None:
+                entry_rows.append(entry_row)
+                if payload_row is not None:
+                    payload_rows.append(payload_row)
+            else:
+                flush()
+                savepoint = session.begin_nested()
+                try:
+                    session.execute(insert(LogEntryRow), [entry_row])
+                    if payload_row is not None:
+                        session.execute(insert(PayloadRow), [payload_row])
+                    pending.also(session, entry)
+                    session.flush()  # the hook's rows fail here, in its savepoint, if they do
+                except Exception as error:
+                    savepoint.rollback()  # if this fails, the whole group fails
+                    pending.error = (
+                        self._write_error(f"append {pending.prepared.kind}", error)
+                        if isinstance(error, SQLAlchemyError)
+                        else error
+                    )
+                    continue
+                savepoint.commit()
+            written.append((pending, entry))
+            seq, prev_hash = entry.seq, entry.entry_hash
+        flush()
+        session.execute(
+            update(ChainHeadRow).where(ChainHeadRow.id == 1).values(seq=seq, entry_hash=prev_hash)
+        )
+        return written
+
+    def _chained(
+        self, prepared: _Prepared, prev_seq: int, prev_hash: str
+    ) -> tuple[LogEntry, dict[str, Any], dict[str, Any] | None]:
+        """``prepared`` as the entry after (``prev_seq``, ``prev_hash``), and its rows."""
+        entry = LogEntry(
+            seq=prev_seq + 1,
+            entry_id=str(uuid.uuid4()),
+            kind=prepared.kind,
+            use_case=prepared.use_case,
+            subject_id=prepared.subject_id,
+            recorded_at=_timestamp(self._clock()),
+            digest=prepared.digest,
+            payload_hash=prepared.payload_hash,
+            prev_hash=prev_hash,
+            entry_hash="",
+        )
+        entry = replace(entry, entry_hash=compute_entry_hash(entry.hashed_fields()))
+        entry_row = {
+            "seq": entry.seq,
+            "entry_id": entry.entry_id,
+            "kind": str(prepared.kind),
+            "use_case": prepared.use_case,
+            "subject_id": prepared.subject_id,
+            "recorded_at": entry.recorded_at,
+            "digest": prepared.digest_text,
+            "payload_hash": prepared.payload_hash,
+            "prev_hash": prev_hash,
+            "entry_hash": entry.entry_hash,
+        }
+        payload_row = (
+            None
+            if prepared.payload_text is None
+            else {
+                "entry_id": entry.entry_id,
+                "payload": prepared.payload_text,
+                "salt": prepared.salt,
+                "erased_at": None,
+                "erasure_reason": None,
+            }
+        )
+        return entry, entry_row, payload_row
 
     @contextmanager
     def transaction(self) -> Iterator[LogTransaction]:
