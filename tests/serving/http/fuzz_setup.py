@@ -106,10 +106,6 @@ BENTOML_UNDOCUMENTED: dict[str, dict[str, Any]] = {
 #: error is never on this list. The test fails on any failure not matched here, and
 #: says which entries matched nothing (fixed: remove them).
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    (r"POST /decide", "Response violates schema", 400): (
-        "BentoML documents /decide's 400 with `detail` a string; the answer's `detail` is a"
-        " list of problems (serving/http/service.py builds that document)"
-    ),
     (r"POST /(cases/.*|appeals|admin/.*|promotions/.*)", "Response violates schema", 400): (
         "a body that is not JSON gets FastAPI's own 400 {'detail': 'There was an error"
         " parsing the body'} instead of the service's {'error': ...}"
