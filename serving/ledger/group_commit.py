@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # the store imports this module; only the types flow back
     from serving.ledger.store import _Prepared
 
 __all__ = [
+    "ADAPTIVE_WAIT_S",
     "DEFAULT_MAX_ENTRIES",
     "GROUP_COMMIT_ENV",
     "GROUP_MAX_ENV",
@@ -61,6 +62,8 @@ GROUP_MAX_ENV = "DOCKET_LEDGER_GROUP_MAX"
 #: a group's transaction stays short (a few ms) even when hundreds of appends queue
 DEFAULT_MAX_ENTRIES = 256
 _MAX_WINDOW_MS = 1000.0
+#: the longest a leader without a window waits for the followers of the last group
+ADAPTIVE_WAIT_S = 0.001
 
 _MESSAGE_BAD_SWITCH = "{env} must be 'on' or 'off' (or 1/0); got {value!r} instead."
 _MESSAGE_BAD_WINDOW = (
@@ -157,7 +160,10 @@ class GroupCommitter:
         self.settings = settings
         self._write_group = write_group
         self._cond = threading.Condition()
+        # the leader waits on this one (same lock) for the followers it expects
+        self._arrived = threading.Condition(self._cond._lock)  # type: ignore[attr-defined]
         self._queue: list[PendingAppend] = []
+        self._last_group = 1
         self._writing = False
         #: groups written and entries in them (for benchmarks and tests)
         self.groups = 0
@@ -168,6 +174,7 @@ class GroupCommitter:
         pending = PendingAppend(prepared, also)
         with self._cond:
             self._queue.append(pending)
+            self._arrived.notify()
         while True:
             with self._cond:
                 while not pending.done and self._writing:
@@ -181,13 +188,35 @@ class GroupCommitter:
         assert pending.entry is not None
         return pending.entry
 
+    def _gather(self) -> None:
+        """Wait (holding the queue's lock) for the group to fill, within bounds.
+
+        With ``window_s`` the leader waits that long, or until a full group queued.
+        Without it, it waits only while fewer appends queued than the last group
+        held, and at most :data:`ADAPTIVE_WAIT_S`: right after a commit the callers
+        just answered are still preparing their next append, and a leader taking
+        the queue at once would write groups of one or two. A lone writer (last
+        group of one) never waits.
+        """
+        if self.settings.window_s > 0:
+            wanted, wait = self.settings.max_entries, self.settings.window_s
+        else:
+            wanted, wait = min(self._last_group, self.settings.max_entries), ADAPTIVE_WAIT_S
+        if len(self._queue) >= wanted:
+            return
+        deadline = time.monotonic() + wait
+        while len(self._queue) < wanted:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._arrived.wait(remaining)
+
     def _lead(self) -> None:
         """Write one group as the leader; always hand the lead back and wake the others."""
         group: list[PendingAppend] = []
         try:
-            if self.settings.window_s > 0:
-                time.sleep(self.settings.window_s)
             with self._cond:
+                self._gather()
                 group = self._queue[: self.settings.max_entries]
                 del self._queue[: len(group)]
             self._write_group(group)
@@ -203,5 +232,6 @@ class GroupCommitter:
                     pending.done = True
                 self.groups += 1
                 self.grouped += len(group)
+                self._last_group = max(1, len(group))
                 self._writing = False
                 self._cond.notify_all()
