@@ -41,7 +41,7 @@ from serving.decisions.record import (
     HistoryItem,
 )
 from serving.decisions.served import ServedModel, last_promotion, load_served
-from serving.decisions.switches import StopSwitches
+from serving.decisions.switches import StopSwitches, SwitchChanged
 from serving.decisions.validation import DecideRequest
 from serving.ledger import DecisionLog, LogEntry, LogError
 from serving.ledger.receipts import pending_receipt
@@ -49,6 +49,9 @@ from serving.ledger.receipts import pending_receipt
 logger = logging.getLogger("docket.serving")
 
 __all__ = ["DecisionEngine", "bound_registry_calls", "check_registry"]
+
+#: How often one request decides again because the stop switch flipped meanwhile.
+SWITCH_RETRIES = 3
 
 #: MLflow's own defaults retry a dead registry server for about four minutes (measured:
 #: 7 retries with exponential backoff) while a reload holds its lock and an admin waits,
@@ -302,14 +305,37 @@ class DecisionEngine:
         """
         t0 = time.perf_counter()
         served = self.served(request.use_case)
+        stopped = self.switches.expected(served.spec.name)
+        for _ in range(SWITCH_RETRIES):
+            try:
+                return self._decide_once(served, request, principal, stopped, also, t0)
+            except SwitchChanged as changed:
+                # flipped since this worker last looked: nothing was written, decide again
+                stopped = changed.stopped
+        logger.error("the stop switch of %s kept changing while deciding", served.spec.name)
+        raise RecordFailed(
+            "the use case's stop switch kept changing, so no decision is given; try again"
+        )
+
+    def _decide_once(
+        self,
+        served: ServedModel,
+        request: DecideRequest,
+        principal: Principal,
+        stopped: bool,
+        also: Callable[[Session, DecisionView], None] | None,
+        t0: float,
+    ) -> DecisionView:
+        """Prepare and record one decision under ``stopped``; :class:`SwitchChanged` if the
+        switch is otherwise when the record is written (then nothing is written)."""
         spec = served.spec
-        stopped = self.switches.is_stopped(spec.name)
         prepared = prepare_decision(
             served, request, principal, stopped=stopped, now=datetime.now(UTC)
         )
         record, personal, case = prepared.record, prepared.personal, prepared.case
         decision_id, rationale_json = record.decision_id, prepared.rationale
         hook = self.on_referred
+        switches = self.switches
 
         def view_of(entry: LogEntry) -> DecisionView:
             return DecisionView(
@@ -327,6 +353,8 @@ class DecisionEngine:
             )
 
         def in_transaction(session: Session, entry: LogEntry) -> None:
+            # first, before anything else is written: the switch as the chain orders it
+            switches.confirm(session, spec.name, stopped)
             if hook is not None and case is not None:
                 hook(session, record)
             if also is not None:
@@ -339,9 +367,7 @@ class DecisionEngine:
                 record.model_dump(mode="json"),
                 payload=personal.model_dump(mode="json"),
                 subject_id=decision_id,
-                also=in_transaction
-                if also is not None or (hook is not None and case is not None)
-                else None,
+                also=in_transaction,
             )
         except (LogError, ValueError) as exc:
             logger.error("decision %s not recorded: %s", decision_id, exc)

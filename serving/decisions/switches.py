@@ -1,11 +1,20 @@
-"""The stop switch of each use case (R7): while on, every request is referred to a person."""
+"""The stop switch of each use case (R7): while on, every request is referred to a person.
+
+A decision is prepared with the state this worker last saw, and the state is
+confirmed inside the transaction that records it (:meth:`StopSwitches.confirm`,
+run through ``DecisionLog.append(also=...)``). That transaction holds the writer
+lock, so the check is ordered with the chain: a decision recorded after a stop was
+committed has seen the stop, in every worker, with no separate connection and read
+before each decision. When the state differs, nothing is written and the decision
+is prepared again under the state found (:class:`SwitchChanged`).
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -13,9 +22,21 @@ from serving.decisions.errors import RecordFailed
 from serving.decisions.schema import SwitchRow
 from serving.ledger import DecisionLog, LogEntry
 
-__all__ = ["StopSwitches"]
+__all__ = ["StopSwitches", "SwitchChanged"]
 
 logger = logging.getLogger("docket.serving")
+
+
+class SwitchChanged(Exception):
+    """The switch is not what the decision was prepared under; nothing was written."""
+
+    def __init__(self, use_case: str, stopped: bool) -> None:
+        super().__init__(f"the stop switch of {use_case!r} is now {'on' if stopped else 'off'}")
+        self.use_case, self.stopped = use_case, stopped
+
+
+def _state_of(use_case: str) -> Select[bool]:
+    return select(SwitchRow.stopped).where(SwitchRow.use_case == use_case)
 
 
 class StopSwitches:
@@ -23,14 +44,31 @@ class StopSwitches:
 
     def __init__(self, log: DecisionLog) -> None:
         self.log = log
+        # the state each use case's switch had at this worker's last read; only a hint
+        # for preparing a decision, confirmed in the transaction that records it
+        self._seen: dict[str, bool] = {}
+
+    def expected(self, use_case: str) -> bool:
+        """The state to prepare a decision under: the last one seen (read once if never)."""
+        seen = self._seen.get(use_case)
+        return self.is_stopped(use_case) if seen is None else seen
+
+    def confirm(self, session: Session, use_case: str, assumed: bool) -> None:
+        """Raise :class:`SwitchChanged` unless the switch is ``assumed`` (in the append's
+        transaction, so a database error fails the append: 503, nothing written)."""
+        stopped = bool(session.connection().execute(_state_of(use_case)).scalar())
+        self._seen[use_case] = stopped
+        if stopped != assumed:
+            raise SwitchChanged(use_case, stopped)
 
     def is_stopped(self, use_case: str) -> bool:
-        # read on every decision (no cache), so a stop applies to the very next request
-        # in every worker; a Core query keeps it cheap
-        query = select(SwitchRow.stopped).where(SwitchRow.use_case == use_case)
+        """Read the switch now (its own connection); a database error is :class:`RecordFailed`."""
+        query = _state_of(use_case)
         try:
             with self.log.engine.connect() as conn:
-                return bool(conn.execute(query).scalar())
+                stopped = bool(conn.execute(query).scalar())
+            self._seen[use_case] = stopped
+            return stopped
         except SQLAlchemyError:
             # without the switch no decision may be given: the same 503 as an unwritable ledger
             logger.error("the stop switch of %s could not be read", use_case)
@@ -54,6 +92,7 @@ class StopSwitches:
                 )
             else:
                 row.stopped, row.changed_at, row.changed_by, row.reason = stopped, now, by, reason
+        self._seen[use_case] = stopped
         return self.log.append(
             "admin",
             use_case,
