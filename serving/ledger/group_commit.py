@@ -169,6 +169,12 @@ class GroupCommitter:
         self.groups = 0
         self.grouped = 0
 
+    @property
+    def queued(self) -> int:
+        """How many appends wait for a leader (for tests and benchmarks)."""
+        with self._cond:
+            return len(self._queue)
+
     def submit(self, prepared: _Prepared, also: Hook | None) -> LogEntry:
         """Queue one append; return its entry once committed, or raise what failed it."""
         pending = PendingAppend(prepared, also)
