@@ -10,7 +10,7 @@ PIP_FLAGS := --disable-pip-version-check -q --only-binary grpcio
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e ".[dev,spark]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -984,6 +984,7 @@ if __name__ == "__main__":  # pragma: no cover
 # commands kept in their own modules register themselves on `app` when imported
 from docket import (  # noqa: E402, F401  (they register commands)
     cli_alternatives,
+    cli_batch,
     cli_ledger,
     cli_retention,
     cli_simulate,

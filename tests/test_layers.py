@@ -32,6 +32,7 @@ SERVING_RANK = {
     "decisions": 2,
     "review": 3,
     "console": 4,
+    "batch": 4,
     "http": 5,
     "tables": 5,
 }

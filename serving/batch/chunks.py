@@ -1,0 +1,357 @@
+"""One chunk of a batch: decided row by row as ``POST /decide`` decides, recorded at once.
+
+Each row goes through :func:`serving.decisions.prepare.prepare_decision` (the one
+way a decision is built), with ids derived from the run and the row number, so
+running a chunk again finds its decisions instead of making new ones. The chunk's
+decisions, their review cases and a ``batch_chunk`` marker entry are written in
+one ledger transaction: the chunk is recorded whole or not at all, and the marker
+says so with one indexed read. Only then are its result and rejects files written
+(each by an atomic rename); a chunk recorded but not written (a crash in between)
+is written again from the ledger, deciding nothing.
+
+Both engines call :func:`process_chunk`: the local one in a loop, Spark once per
+chunk on an executor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from serving.access import Principal
+from serving.batch.errors import BatchError
+from serving.batch.rows import requests_of
+from serving.decisions.prepare import PreparedDecision, prepare_decision
+from serving.decisions.record import DecisionRecord
+from serving.decisions.schema import SwitchRow
+from serving.decisions.served import ServedModel
+from serving.decisions.switches import StopSwitches
+from serving.decisions.validation import DecideRequest, InvalidFeatures
+from serving.ledger import DecisionLog, LogEntry, LogKind
+from serving.ledger.receipts import pending_receipt
+from serving.review import open_referral_case
+
+__all__ = [
+    "REJECTS_DIR",
+    "RESULT_SCHEMA",
+    "ChunkJob",
+    "ChunkResult",
+    "case_id_of",
+    "chunk_subject",
+    "decision_id_of",
+    "process_chunk",
+]
+
+#: fixed, so that a run id and a row number always give the same decision id
+BATCH_NAMESPACE = uuid.UUID("5d0c7e1e-8a3b-4f0e-9d8c-0b7a7c1d2e3f")
+#: the rejects of each chunk, inside OUTPUT (readers skip ``_`` folders); merged at the end
+REJECTS_DIR = "_rejects"
+#: how often a chunk is prepared again because the stop switch flipped meanwhile
+SWITCH_RETRIES = 3
+
+RESULT_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("decision_id", pa.string()),
+        ("application_ref", pa.string()),
+        ("outcome", pa.string()),
+        ("recommendation", pa.string()),
+        ("status", pa.string()),
+        ("score", pa.float64()),
+        ("case_id", pa.string()),
+        ("review_deadline", pa.string()),
+        ("reasons", pa.string()),  # JSON, as /decide answers them
+        ("contributions", pa.string()),  # JSON: feature, contribution (log-odds), ...
+        ("base_value", pa.float64()),
+        ("log_odds", pa.float64()),
+        ("recourse", pa.string()),  # JSON, adverse rows only
+        ("receipt", pa.string()),  # JSON: the pending receipt of the ledger entry
+        ("log_seq", pa.int64()),
+    ]
+)
+REJECT_SCHEMA = pa.schema([("row", pa.int64()), ("field", pa.string()), ("error", pa.string())])
+
+
+def decision_id_of(run_id: str, row: int) -> str:
+    return uuid.uuid5(BATCH_NAMESPACE, f"{run_id}/row/{row}").hex
+
+
+def case_id_of(run_id: str, row: int) -> str:
+    return uuid.uuid5(BATCH_NAMESPACE, f"{run_id}/row/{row}/case").hex
+
+
+def chunk_subject(run_id: str, chunk: int) -> str:
+    return f"batch:{run_id}:chunk:{chunk}"
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """What every chunk of a run needs besides the model (small: shipped to executors)."""
+
+    run_id: str
+    use_case: str
+    version: str
+    database_url: str
+    output: str  # the OUTPUT folder
+    requested_by: str
+
+    def part(self, chunk: int) -> Path:
+        return Path(self.output) / f"part-{chunk:06d}.parquet"
+
+    def rejects_part(self, chunk: int) -> Path:
+        return Path(self.output) / REJECTS_DIR / f"part-{chunk:06d}.parquet"
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    chunk: int
+    rows: int
+    decided: int
+    rejected: int
+    referred: int
+    how: str  # "decided", "rewritten" (recorded before, files written from the ledger), "done"
+
+
+class _SwitchMoved(Exception):
+    def __init__(self, stopped: bool) -> None:
+        super().__init__("the stop switch changed while the chunk was prepared")
+        self.stopped = stopped
+
+
+@dataclass(frozen=True)
+class _Decided:
+    row: int
+    record: DecisionRecord
+    recourse: dict[str, Any] | None
+    application_ref: str | None
+    entry: LogEntry
+
+
+def _rejection(row: int, exc: Exception) -> list[dict[str, Any]]:
+    if isinstance(exc, InvalidFeatures):
+        return [{"row": row, "field": ".".join(p.loc), "error": p.msg} for p in exc.problems] or [
+            {"row": row, "field": "features", "error": str(exc)}
+        ]
+    assert isinstance(exc, ValidationError)
+    out = []
+    for e in exc.errors():
+        # DecideRequest reports "field: message; got value" parts in one message
+        for part in str(e["msg"]).split("; "):
+            field, sep, _ = part.partition(": ")
+            if sep and not part.startswith("got "):
+                out.append({"row": row, "field": field, "error": part})
+    return out or [{"row": row, "field": "(request)", "error": str(exc)}]
+
+
+def _prepare_rows(
+    job: ChunkJob,
+    served: ServedModel,
+    first_row: int,
+    bodies: list[dict[str, Any]],
+    *,
+    stopped: bool,
+    now: datetime,
+    skip: set[int] | None = None,
+) -> tuple[list[tuple[int, PreparedDecision, str | None]], list[dict[str, Any]]]:
+    principal = Principal.local(job.requested_by, role="application")
+    prepared: list[tuple[int, PreparedDecision, str | None]] = []
+    rejects: list[dict[str, Any]] = []
+    for offset, body in enumerate(bodies):
+        row = first_row + offset
+        if skip is not None and row in skip:
+            continue
+        try:
+            request = DecideRequest.model_validate(body)
+            decision = prepare_decision(
+                served,
+                request,
+                principal,
+                stopped=stopped,
+                now=now,
+                decision_id=decision_id_of(job.run_id, row),
+                case_id=case_id_of(job.run_id, row),
+            )
+        except (ValidationError, InvalidFeatures) as exc:
+            rejects.extend(_rejection(row, exc))
+            continue
+        prepared.append((row, decision, request.application_ref))
+    return prepared, rejects
+
+
+def _record(
+    job: ChunkJob,
+    log: DecisionLog,
+    chunk: int,
+    first_row: int,
+    rows: int,
+    prepared: list[tuple[int, PreparedDecision, str | None]],
+    rejected_rows: int,
+    stopped: bool,
+) -> list[_Decided]:
+    """Write the chunk's decisions, cases and marker in one transaction."""
+    decided: list[_Decided] = []
+    with log.transaction() as tx:
+        # the transaction holds the writer lock: the switch read here is ordered with the chain
+        now_stopped = bool(
+            tx.session.execute(
+                select(SwitchRow.stopped).where(SwitchRow.use_case == job.use_case)
+            ).scalar()
+        )
+        if now_stopped != stopped:
+            raise _SwitchMoved(now_stopped)
+        for row, p, ref in prepared:
+            entry = tx.append(
+                LogKind.DECISION,
+                job.use_case,
+                p.record.model_dump(mode="json"),
+                payload=p.personal.model_dump(mode="json"),
+                subject_id=p.record.decision_id,
+            )
+            if p.case is not None:
+                open_referral_case(tx.session, p.record)
+            decided.append(_Decided(row, p.record, p.personal.recourse, ref, entry))
+        tx.append(
+            LogKind.ADMIN,
+            job.use_case,
+            {
+                "action": "batch_chunk",
+                "run_id": job.run_id,
+                "chunk": chunk,
+                "first_row": first_row,
+                "rows": rows,
+                "decided": len(decided),
+                "rejected_rows": rejected_rows,
+                "model_version": job.version,
+                "stopped": stopped,
+            },
+            subject_id=chunk_subject(job.run_id, chunk),
+        )
+    return decided
+
+
+def _from_ledger(
+    job: ChunkJob,
+    served: ServedModel,
+    log: DecisionLog,
+    first_row: int,
+    bodies: list[dict[str, Any]],
+) -> tuple[list[_Decided], list[dict[str, Any]]]:
+    """A recorded chunk's results read back from the ledger (nothing decided)."""
+    decided: list[_Decided] = []
+    missing: set[int] = set()
+    for offset in range(len(bodies)):
+        row = first_row + offset
+        entries = log.entries_for(decision_id_of(job.run_id, row))
+        entry = next((e for e in entries if e.kind == LogKind.DECISION), None)
+        if entry is None:
+            missing.add(row)
+            continue
+        record = DecisionRecord.model_validate(entry.digest)
+        payload = log.get_payload(entry.entry_id).payload or {}
+        decided.append(
+            _Decided(row, record, payload.get("recourse"), payload.get("application_ref"), entry)
+        )
+    # the rows not recorded were the rejected ones: validate them again for their errors
+    everything = set(range(first_row, first_row + len(bodies)))
+    again, rejects = _prepare_rows(
+        job,
+        served,
+        first_row,
+        bodies,
+        stopped=False,
+        now=datetime.now(UTC),
+        skip=everything - missing,
+    )
+    if again:
+        raise BatchError(
+            f"run {job.run_id}: rows {[r for r, _, _ in again][:10]} are valid but were not"
+            " recorded with their chunk; the ledger does not match this input"
+        )
+    return decided, rejects
+
+
+def _result_row(d: _Decided) -> dict[str, Any]:
+    record = d.record
+    rationale = record.rationale.model_dump(mode="json")
+    return {
+        "row": d.row,
+        "decision_id": record.decision_id,
+        "application_ref": d.application_ref,
+        "outcome": record.outcome,
+        "recommendation": record.recommendation,
+        "status": record.status,
+        "score": record.score,
+        "case_id": record.case.case_id if record.case else None,
+        "review_deadline": record.case.deadline if record.case else None,
+        "reasons": json.dumps([r.model_dump(mode="json") for r in record.reasons]),
+        "contributions": json.dumps(rationale["contributions"]),
+        "base_value": rationale["base_value"],
+        "log_odds": rationale["log_odds"],
+        "recourse": None if d.recourse is None else json.dumps(d.recourse),
+        "receipt": json.dumps(pending_receipt(d.entry).model_dump(mode="json")),
+        "log_seq": d.entry.seq,
+    }
+
+
+def _write(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)  # a part file exists only whole
+
+
+def process_chunk(
+    job: ChunkJob,
+    served: ServedModel,
+    log: DecisionLog,
+    chunk: int,
+    first_row: int,
+    frame: pd.DataFrame,
+) -> ChunkResult:
+    """Decide, record and write one chunk (rows ``first_row`` … of the input), once."""
+    part, rejects_part = job.part(chunk), job.rejects_part(chunk)
+    if part.exists():  # written after its transaction committed: nothing left to do
+        decided_rows = pq.read_metadata(part).num_rows
+        rejected = (
+            pq.read_table(rejects_part).column("row").unique() if rejects_part.exists() else []
+        )
+        return ChunkResult(chunk, len(frame), decided_rows, len(rejected), 0, "done")
+    bodies = requests_of(frame, job.use_case)
+    if any(e.kind == LogKind.ADMIN for e in log.entries_for(chunk_subject(job.run_id, chunk))):
+        decided, rejects = _from_ledger(job, served, log, first_row, bodies)
+        how = "rewritten"
+    else:
+        stopped = StopSwitches(log).is_stopped(job.use_case)
+        for _ in range(SWITCH_RETRIES):
+            prepared, rejects = _prepare_rows(
+                job, served, first_row, bodies, stopped=stopped, now=datetime.now(UTC)
+            )
+            rejected_rows = len({r["row"] for r in rejects})
+            try:
+                decided = _record(
+                    job, log, chunk, first_row, len(bodies), prepared, rejected_rows, stopped
+                )
+                break
+            except _SwitchMoved as moved:  # nothing was written: prepare under the new state
+                stopped = moved.stopped
+        else:
+            raise BatchError(f"the stop switch of {job.use_case!r} kept changing; run again")
+        how = "decided"
+    _write(rejects_part, rejects, REJECT_SCHEMA)
+    _write(part, [_result_row(d) for d in decided], RESULT_SCHEMA)
+    referred = sum(1 for d in decided if d.record.case is not None)
+    return ChunkResult(
+        chunk, len(bodies), len(decided), len({r["row"] for r in rejects}), referred, how
+    )
