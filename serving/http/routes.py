@@ -2,7 +2,8 @@
 
 Every route of the mounted app must declare its roles (``@allow(...)``) or the
 table cannot be built; ``POST /decide`` declares its roles next to the BentoML
-API method; BentoML's own health, metrics and documentation routes are open.
+API method; the health and documentation routes BentoML serves, and ``/metrics``
+(answered by :mod:`serving.http.metrics`), are open.
 ``docket routes`` prints this table, and a test checks the README shows it.
 """
 
