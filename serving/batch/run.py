@@ -114,10 +114,8 @@ def _served(settings: Settings, use_case: str, version: str | None) -> ServedMod
     except NotServed as exc:
         raise BatchError(f"--version {version}: may not be served: {exc}") from None
     except MlflowException as exc:
-        what = f"version {version} of " if version else ""
-        raise BatchError(
-            f"{what}use case {use_case!r} is not in the registry: {exc.message}"
-        ) from None
+        what = f"--version {version}: no such version of" if version else "no"
+        raise BatchError(f"{what} use case {use_case!r} in the registry: {exc.message}") from None
 
 
 def _run_entries(log: DecisionLog, run_id: str) -> list[dict[str, Any]]:

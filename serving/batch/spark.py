@@ -50,8 +50,11 @@ def spark_session(master: str | None = None) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None and master is None:
         return active
-    builder = SparkSession.builder.appName("docket-batch").config(
-        "spark.sql.execution.arrow.pyspark.enabled", "true"
+    builder = (
+        SparkSession.builder.appName("docket-batch")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # the run prints its own progress, one line per chunk
+        .config("spark.ui.showConsoleProgress", "false")
     )
     if master is not None:
         builder = builder.master(master)
@@ -123,7 +126,8 @@ def run_spark(
         return _decide_partition(job, model, batches)
 
     results = frame.mapInPandas(decide, RESULT_DDL)
-    for row in results.toLocalIterator():
+    # the next partition is computed while this one is read: both local[2] cores busy
+    for row in results.toLocalIterator(prefetchPartitions=True):
         result = ChunkResult(**row.asDict())
         summary.add(result)
         progress(progress_line(summary, n, result, t0))
