@@ -54,6 +54,9 @@ __all__ = [
     "GROUP_WINDOW_ENV",
     "GroupCommitSettings",
     "GroupCommitter",
+    "GroupWriter",
+    "PendingAppend",
+    "Take",
 ]
 
 GROUP_COMMIT_ENV = "DOCKET_LEDGER_GROUP_COMMIT"
@@ -144,16 +147,19 @@ class PendingAppend:
     done: bool = False
 
 
-#: writes a group in one transaction (every member's ``entry`` or ``error`` set), or
-#: raises when the group as a whole could not be written
-GroupWriter = Callable[[list[PendingAppend]], None]
+#: takes the queued appends (once, when the writer lock is held)
+Take = Callable[[], list[PendingAppend]]
+#: writes the appends ``take()`` returns in one transaction (each one's ``entry`` or
+#: ``error`` set), or raises when the group as a whole could not be written
+GroupWriter = Callable[[Take], None]
 
 
 class GroupCommitter:
     """Queues appends and lets one caller at a time write all of them (see module doc).
 
-    ``write_group`` writes a list of appends in one transaction and sets each one's
-    ``entry`` (written) or ``error`` (its hook failed); ``done`` is set here.
+    ``write_group(take)`` takes the queue once it holds the writer lock, writes those
+    appends in one transaction and sets each one's ``entry`` (written) or ``error``
+    (its hook failed); ``done`` is set here.
     """
 
     def __init__(self, settings: GroupCommitSettings, write_group: GroupWriter) -> None:
@@ -220,13 +226,22 @@ class GroupCommitter:
     def _lead(self) -> None:
         """Write one group as the leader; always hand the lead back and wake the others."""
         group: list[PendingAppend] = []
+
+        def take() -> list[PendingAppend]:
+            # called once the writer holds the lock: what queued while it waited for
+            # another process's transaction joins this group
+            if not group:
+                with self._cond:
+                    group.extend(self._queue[: self.settings.max_entries])
+                    del self._queue[: len(group)]
+            return group
+
         try:
             with self._cond:
                 self._gather()
-                group = self._queue[: self.settings.max_entries]
-                del self._queue[: len(group)]
-            self._write_group(group)
+            self._write_group(take)
         except BaseException as error:
+            take()  # the queue's appends fail with it rather than lead again forever
             for pending in group:
                 if pending.entry is None and pending.error is None:
                     pending.error = error

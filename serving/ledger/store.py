@@ -32,7 +32,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import URL, Engine, func, insert, select, text, update
+from sqlalchemy import URL, Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -48,7 +48,7 @@ from serving.ledger.entries import (
     LogWriteError,
     StoredPayload,
 )
-from serving.ledger.group_commit import GroupCommitSettings, GroupCommitter, PendingAppend
+from serving.ledger.group_commit import GroupCommitSettings, GroupCommitter, PendingAppend, Take
 from serving.ledger.migrate import migrate as _migrate
 from serving.ledger.schema import ChainHeadRow, LogEntryRow, PayloadRow
 from serving.ledger.times import stamp, utc_now
@@ -287,6 +287,7 @@ class DecisionLog:
         )
         settings = GroupCommitSettings.from_env() if group_commit is None else group_commit
         self._group = GroupCommitter(settings, self._write_group) if settings.enabled else None
+        self._group_conn: Connection | None = None
 
     @property
     def group_committer(self) -> GroupCommitter | None:
@@ -304,6 +305,9 @@ class DecisionLog:
 
     def close(self) -> None:
         """Release the database connections."""
+        connection, self._group_conn = self._group_conn, None
+        if connection is not None:
+            connection.close()
         self._engine.dispose()
 
     def __enter__(self) -> Self:
@@ -377,22 +381,28 @@ class DecisionLog:
             raise self._write_error(f"append {prepared.kind}", error) from error
         return entry
 
-    def _write_group(self, group: list[PendingAppend]) -> None:
-        """Write ``group`` in one transaction; set each one's ``entry`` once committed.
+    def _write_group(self, take: Take) -> None:
+        """Write the appends ``take()`` returns in one transaction; set each one's ``entry``.
 
-        A database error before the commit rolls the group back and writes each
-        append alone (one refused entry then fails only its caller); a failed
-        commit fails them all, as a failed commit of one append did.
+        ``take`` is called once the writer lock is held. A database error before
+        the commit rolls the group back and writes each append alone (one refused
+        entry then fails only its caller); a failed commit fails them all, as a
+        failed commit of one append did; so does a failure to connect or lock.
         """
+        group: list[PendingAppend] | None = None
         committing = False
         written: list[tuple[PendingAppend, LogEntry]] = []
         try:
-            with Session(self._writer) as session, session.begin():
+            connection = self._group_connection()
+            with Session(bind=connection) as session, session.begin():
                 self._lock(session)
+                group = take()
                 written = self._write_group_locked(session, group)
                 committing = True
         except SQLAlchemyError as error:
-            if committing or len(group) == 1:
+            self._drop_group_connection()
+            if group is None or committing or len(group) == 1:
+                group = take()
                 action = (
                     f"append {group[0].prepared.kind}"
                     if len(group) == 1
@@ -412,6 +422,25 @@ class DecisionLog:
             return
         for pending, entry in written:
             pending.entry = entry
+
+    def _group_connection(self) -> Connection:
+        """The connection group leaders write on, kept between groups.
+
+        Only the leader uses it (one at a time). Kept, it saves the pool's check-out
+        ping, a round trip paid while other writers wait; a failed group drops it.
+        """
+        if self._group_conn is None:
+            self._group_conn = self._writer.connect()
+        return self._group_conn
+
+    def _drop_group_connection(self) -> None:
+        connection, self._group_conn = self._group_conn, None
+        if connection is not None:
+            try:
+                connection.invalidate()
+                connection.close()
+            except SQLAlchemyError:
+                pass  # already broken: nothing left to release
 
     def _write_group_locked(
         self, session: Session, group: list[PendingAppend]

@@ -452,7 +452,8 @@ def test_a_window_makes_the_leader_wait_for_a_full_group() -> None:
     # given: a committer whose writer records the groups it gets (no database needed)
     seen: list[int] = []
 
-    def write(group: list[Any]) -> None:
+    def write(take: Callable[[], list[Any]]) -> None:
+        group = take()
         seen.append(len(group))
         for pending in group:
             pending.entry = pending.prepared
