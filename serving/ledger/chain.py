@@ -18,6 +18,8 @@ __all__ = [
     "canonical_json",
     "compute_entry_hash",
     "compute_payload_hash",
+    "entry_hash_with_digest_text",
+    "payload_hash_of_text",
     "sha256_hex",
 ]
 
@@ -71,3 +73,47 @@ def compute_entry_hash(fields: Mapping[str, Any]) -> str:
             _MESSAGE_BAD_FIELDS.format(expected=sorted(ENTRY_HASH_FIELDS), got=sorted(fields))
         )
     return sha256_hex(canonical_json(dict(fields)))
+
+
+# The two functions below give the same hashes from canonical text already written (the
+# ledger writes the digest's and the payload's canonical JSON anyway), so an append need
+# not encode the digest and the payload a second time to hash them. Canonical JSON sorts
+# keys, and both wrappers are objects whose keys are fixed, so the text is spliced.
+
+
+def payload_hash_of_text(payload_text: str, salt: str) -> str:
+    """:func:`compute_payload_hash` of the payload whose canonical JSON is ``payload_text``.
+
+    ``payload_text`` must be ``canonical_json(payload)`` (not re-checked here).
+
+    Examples
+    --------
+    >>> payload = {"income": 1200}
+    >>> payload_hash_of_text(canonical_json(payload), "00" * 16) == compute_payload_hash(
+    ...     payload, "00" * 16
+    ... )
+    True
+    """
+    # {"payload":...,"salt":...}: "payload" sorts before "salt"
+    return sha256_hex('{"payload":' + payload_text + ',"salt":' + canonical_json(salt) + "}")
+
+
+def entry_hash_with_digest_text(fields: Mapping[str, Any], digest_text: str) -> str:
+    """:func:`compute_entry_hash` of ``fields`` whose ``digest`` has the canonical JSON
+    ``digest_text`` (``fields["digest"]`` itself is not read).
+
+    Examples
+    --------
+    >>> fields = {**dict.fromkeys(ENTRY_HASH_FIELDS), "digest": {"b": 1, "a": 2}}
+    >>> entry_hash_with_digest_text(fields, canonical_json(fields["digest"])) == (
+    ...     compute_entry_hash(fields)
+    ... )
+    True
+    """
+    if set(fields) != set(ENTRY_HASH_FIELDS):
+        raise ValueError(
+            _MESSAGE_BAD_FIELDS.format(expected=sorted(ENTRY_HASH_FIELDS), got=sorted(fields))
+        )
+    # "digest" is the first of the sorted keys, and there are others after it
+    rest = canonical_json({k: v for k, v in fields.items() if k != "digest"})
+    return sha256_hex('{"digest":' + digest_text + "," + rest[1:])

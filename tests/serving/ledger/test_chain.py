@@ -149,3 +149,41 @@ def test_canonical_json_reads_back_to_the_same_text(value: dict[str, Any]) -> No
 
     # then
     assert canonical_json(json.loads(text)) == text
+
+
+# -- hashes from canonical text already written (same hashes, no second encoding) --------
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_objects, st.text(max_size=40))
+def test_the_payload_hash_from_its_text_is_the_payload_hash(payload: Any, salt: str) -> None:
+    from serving.ledger.chain import payload_hash_of_text
+
+    assert payload_hash_of_text(canonical_json(payload), salt) == compute_payload_hash(
+        payload, salt
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    json_objects,
+    st.integers(min_value=1, max_value=2**62),
+    st.text(max_size=20),
+    st.one_of(st.none(), st.text(max_size=20)),
+    st.one_of(st.none(), st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)),
+)
+def test_the_entry_hash_from_the_digest_text_is_the_entry_hash(
+    digest: dict[str, Any], seq: int, use_case: str, subject: str | None, payload_hash: str | None
+) -> None:
+    from serving.ledger.chain import entry_hash_with_digest_text
+
+    fields = {
+        **_fields(digest),
+        "seq": seq,
+        "use_case": use_case,
+        "subject_id": subject,
+        "payload_hash": payload_hash,
+    }
+    assert entry_hash_with_digest_text(fields, canonical_json(digest)) == compute_entry_hash(fields)
+    with pytest.raises(ValueError):
+        entry_hash_with_digest_text({k: v for k, v in fields.items() if k != "seq"}, "{}")
