@@ -141,3 +141,55 @@ def test_decide_local_and_spark_agree(
     assert Counter(v[0] for v in online.values())["referred"] > 0  # a mix of paths
     assert local == online
     assert on_spark == online
+
+
+def test_spark_resumes_a_run_that_crashed_locally(
+    served_settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+    spark: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from serving.batch import chunks as chunks_module
+
+    work = tmp_path_factory.mktemp("batch-resume-spark")
+    settings = _ledger_copy(served_settings, work, "resume.db")
+    source = write_input(sample_rows(45, seed=5, bad=False), work / "in.parquet")
+    out = work / "out"
+    # given: chunk 0 written, chunk 1 recorded in the ledger but its files never written
+    real_write, calls = chunks_module._write, {"n": 0}
+
+    def crash_on_third_write(*args: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("simulated crash after the commit")
+        real_write(*args)
+
+    monkeypatch.setattr(chunks_module, "_write", crash_on_third_write)
+    plan = plan_batch(settings, USE_CASE, source, out, requested_by="e2e", chunk_rows=15)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        try:
+            run_local(plan)
+        finally:
+            plan.log.close()
+    monkeypatch.undo()
+    # when: resumed on Spark
+    plan = plan_batch(settings, USE_CASE, source, out, requested_by="e2e", chunk_rows=15)
+    try:
+        summary = run_spark(plan, session=spark)
+    finally:
+        plan.log.close()
+    # then: chunk 0 left alone, chunk 1 rewritten from the ledger, chunk 2 decided
+    assert plan.resumed and summary.chunks == {"done": 1, "rewritten": 1, "decided": 1}
+    log = DecisionLog(settings.database_url)
+    try:
+        assert log.verify().ok
+        entries = {e.subject_id: e for e in log.iter_entries() if e.kind == LogKind.DECISION}
+        counts = Counter(e.subject_id for e in log.iter_entries() if e.kind == LogKind.DECISION)
+    finally:
+        log.close()
+    frame = pd.read_parquet(out)
+    assert len(frame) == 45 and set(counts.values()) == {1}
+    assert set(frame["decision_id"]) == set(counts)
+    for _, r in frame.iterrows():  # receipts, rewritten ones included, are the ledger's
+        receipt = json.loads(r["receipt"])
+        assert receipt["entry_hash"] == entries[r["decision_id"]].entry_hash
