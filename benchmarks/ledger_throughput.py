@@ -12,15 +12,16 @@ Every cell appends realistic decision entries (a DecisionRecord-shaped digest of
 
 once with ``GroupCommitSettings(enabled=False)`` (**before**: one transaction and one
 lock per append, today's path) and once with group commit on (**after**), in the same
-run, alternating. It prints entries per second, append latency (p50/p99), the mean
-group size, and the load average; after each cell it checks that every acknowledged
+run, alternating, ``--repeat`` rounds each. It prints the median round's entries per
+second (and the range over the rounds), its append latency (p50/p99), the mean group
+size, and the load average; after each cell it checks that every acknowledged
 entry is in the ledger and that ``verify()`` passes (a failed check stops the run).
 
 Usage::
 
     .venv/bin/python benchmarks/ledger_throughput.py \\
         [--url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--seconds 3] \\
-        [--writers 1,4,8,16] [--layouts threads,processes,mixed] [--window-ms 0]
+        [--writers 1,4,8,16] [--layouts threads,processes,mixed] [--window-ms 0] [--repeat 3]
 
 The URL can also come from ``DOCKET_TEST_POSTGRES_URL``; a ``sqlite:///`` URL works too
 (one file per cell).
@@ -273,6 +274,7 @@ def main() -> None:
     parser.add_argument("--writers", default="1,4,8,16")
     parser.add_argument("--layouts", default="threads,processes,mixed")
     parser.add_argument("--window-ms", type=float, default=0.0)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per cell (median shown)")
     args = parser.parse_args()
     WINDOW_S[0] = args.window_ms / 1000
     writer_counts = [int(w) for w in args.writers.split(",")]
@@ -283,7 +285,7 @@ def main() -> None:
     )
     print(
         f"{'layout':<10} {'writers':>7} {'procs×thr':>9} {'mode':<7} {'entries/s':>10} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'group':>6} {'load1':>6}"
+        f"{'range':>11} {'p50 ms':>7} {'p99 ms':>7} {'group':>6} {'load1':>6}"
     )
     loads: list[float] = []
     for name in layouts:
@@ -292,23 +294,35 @@ def main() -> None:
             if shape is None:
                 continue
             processes, threads = shape
+            rounds: dict[bool, list[tuple[float, float, float, float, int]]] = {
+                False: [],
+                True: [],
+            }
+            for _ in range(args.repeat):
+                for grouped in (False, True):  # alternating, so both see the same machine
+                    with FreshLedger(args.url) as url:
+                        results = run_cell(url, processes, threads, args.seconds, grouped)
+                        held = check(url, results)
+                    count = sum(r.count for r in results)
+                    latencies = sorted(x for r in results for x in r.latencies)
+                    groups = sum(r.groups for r in results)
+                    mean_group = sum(r.grouped for r in results) / groups if groups else 1.0
+                    p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
+                    p99 = (
+                        latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
+                    )
+                    rounds[grouped].append((count / args.seconds, p50, p99, mean_group, held))
+                    loads.append(os.getloadavg()[0])
             for grouped in (False, True):
-                with FreshLedger(args.url) as url:
-                    results = run_cell(url, processes, threads, args.seconds, grouped)
-                    held = check(url, results)
-                count = sum(r.count for r in results)
-                latencies = sorted(x for r in results for x in r.latencies)
-                groups = sum(r.groups for r in results)
-                mean_group = sum(r.grouped for r in results) / groups if groups else 1.0
-                p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
-                p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
-                load = os.getloadavg()[0]
-                loads.append(load)
+                # the round of median throughput, so its latency figures go with it
+                ordered = sorted(rounds[grouped])
+                rate, p50, p99, mean_group, held = ordered[len(ordered) // 2]
                 mode = "after" if grouped else "before"
+                spread = f"{ordered[0][0]:.0f}-{ordered[-1][0]:.0f}"
                 print(
                     f"{name:<10} {writers:>7} {f'{processes}×{threads}':>9} {mode:<7} "
-                    f"{count / args.seconds:>10.0f} {p50:>7.2f} {p99:>7.2f} "
-                    f"{mean_group:>6.1f} {load:>6.2f}   ({held} entries verified)",
+                    f"{rate:>10.0f} {spread:>11} {p50:>7.2f} {p99:>7.2f} {mean_group:>6.1f} "
+                    f"{os.getloadavg()[0]:>6.2f}   ({held} entries verified)",
                     flush=True,
                 )
     print(f"load average (1 min) during the run: min {min(loads):.2f}, max {max(loads):.2f}")

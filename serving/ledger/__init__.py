@@ -47,6 +47,7 @@ from serving.ledger.entries import (
     LogWriteError,
     StoredPayload,
 )
+from serving.ledger.group_commit import GroupCommitSettings
 from serving.ledger.migrate import current_revision, head_revision, migrate
 from serving.ledger.store import DecisionLog
 from serving.ledger.verify import Problem, VerifyResult
@@ -61,6 +62,7 @@ __all__ = [
     "CheckpointWriter",
     "DecisionLog",
     "EntryNotFoundError",
+    "GroupCommitSettings",
     "LedgerKeyError",
     "LogEntry",
     "LogError",

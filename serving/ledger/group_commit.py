@@ -37,14 +37,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
 from serving.ledger.entries import LogEntry
-
-if TYPE_CHECKING:  # the store imports this module; only the types flow back
-    from serving.ledger.store import _Prepared
 
 __all__ = [
     "ADAPTIVE_WAIT_S",
@@ -134,13 +131,15 @@ class GroupCommitSettings:
 
 
 Hook = Callable[[Session, LogEntry], None]
+#: what the store queues: its checked, serialised entry (this module never looks inside)
+P = TypeVar("P")
 
 
 @dataclass(slots=True, eq=False)
-class PendingAppend:
+class PendingAppend(Generic[P]):
     """One caller's append, waiting in the queue; the leader fills ``entry`` or ``error``."""
 
-    prepared: _Prepared
+    prepared: P
     also: Hook | None
     entry: LogEntry | None = None
     error: BaseException | None = None
@@ -148,13 +147,13 @@ class PendingAppend:
 
 
 #: takes the queued appends (once, when the writer lock is held)
-Take = Callable[[], list[PendingAppend]]
+Take = Callable[[], list[PendingAppend[P]]]
 #: writes the appends ``take()`` returns in one transaction (each one's ``entry`` or
 #: ``error`` set), or raises when the group as a whole could not be written
-GroupWriter = Callable[[Take], None]
+GroupWriter = Callable[[Take[P]], None]
 
 
-class GroupCommitter:
+class GroupCommitter(Generic[P]):
     """Queues appends and lets one caller at a time write all of them (see module doc).
 
     ``write_group(take)`` takes the queue once it holds the writer lock, writes those
@@ -162,13 +161,13 @@ class GroupCommitter:
     (its hook failed); ``done`` is set here.
     """
 
-    def __init__(self, settings: GroupCommitSettings, write_group: GroupWriter) -> None:
+    def __init__(self, settings: GroupCommitSettings, write_group: GroupWriter[P]) -> None:
         self.settings = settings
         self._write_group = write_group
         self._cond = threading.Condition()
         # the leader waits on this one (same lock) for the followers it expects
         self._arrived = threading.Condition(self._cond._lock)  # type: ignore[attr-defined]
-        self._queue: list[PendingAppend] = []
+        self._queue: list[PendingAppend[P]] = []
         self._last_group = 1
         self._writing = False
         #: groups written and entries in them (for benchmarks and tests)
@@ -181,7 +180,7 @@ class GroupCommitter:
         with self._cond:
             return len(self._queue)
 
-    def submit(self, prepared: _Prepared, also: Hook | None) -> LogEntry:
+    def submit(self, prepared: P, also: Hook | None) -> LogEntry:
         """Queue one append; return its entry once committed, or raise what failed it."""
         pending = PendingAppend(prepared, also)
         with self._cond:
@@ -225,9 +224,9 @@ class GroupCommitter:
 
     def _lead(self) -> None:
         """Write one group as the leader; always hand the lead back and wake the others."""
-        group: list[PendingAppend] = []
+        group: list[PendingAppend[P]] = []
 
-        def take() -> list[PendingAppend]:
+        def take() -> list[PendingAppend[P]]:
             # called once the writer holds the lock: what queued while it waited for
             # another process's transaction joins this group
             if not group:

@@ -286,11 +286,13 @@ class DecisionLog:
             else self._engine
         )
         settings = GroupCommitSettings.from_env() if group_commit is None else group_commit
-        self._group = GroupCommitter(settings, self._write_group) if settings.enabled else None
+        self._group: GroupCommitter[_Prepared] | None = (
+            GroupCommitter(settings, self._write_group) if settings.enabled else None
+        )
         self._group_conn: Connection | None = None
 
     @property
-    def group_committer(self) -> GroupCommitter | None:
+    def group_committer(self) -> GroupCommitter[_Prepared] | None:
         """The group committer of :meth:`append` (``None`` when appends are not grouped)."""
         return self._group
 
@@ -381,7 +383,7 @@ class DecisionLog:
             raise self._write_error(f"append {prepared.kind}", error) from error
         return entry
 
-    def _write_group(self, take: Take) -> None:
+    def _write_group(self, take: Take[_Prepared]) -> None:
         """Write the appends ``take()`` returns in one transaction; set each one's ``entry``.
 
         ``take`` is called once the writer lock is held. A database error before
@@ -389,9 +391,9 @@ class DecisionLog:
         entry then fails only its caller); a failed commit fails them all, as a
         failed commit of one append did; so does a failure to connect or lock.
         """
-        group: list[PendingAppend] | None = None
+        group: list[PendingAppend[_Prepared]] | None = None
         committing = False
-        written: list[tuple[PendingAppend, LogEntry]] = []
+        written: list[tuple[PendingAppend[_Prepared], LogEntry]] = []
         try:
             connection = self._group_connection()
             with Session(bind=connection) as session, session.begin():
@@ -443,8 +445,8 @@ class DecisionLog:
                 pass  # already broken: nothing left to release
 
     def _write_group_locked(
-        self, session: Session, group: list[PendingAppend]
-    ) -> list[tuple[PendingAppend, LogEntry]]:
+        self, session: Session, group: list[PendingAppend[_Prepared]]
+    ) -> list[tuple[PendingAppend[_Prepared], LogEntry]]:
         """Chain ``group`` from the head in one insert (a savepoint per hook); the lock is held.
 
         Returns the appends written and their entries; an append whose hook raised
@@ -456,7 +458,7 @@ class DecisionLog:
         if found is None:
             raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
         seq, prev_hash = found.seq, found.entry_hash
-        written: list[tuple[PendingAppend, LogEntry]] = []
+        written: list[tuple[PendingAppend[_Prepared], LogEntry]] = []
         entry_rows: list[dict[str, Any]] = []
         payload_rows: list[dict[str, Any]] = []
 
