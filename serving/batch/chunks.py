@@ -323,11 +323,14 @@ def process_chunk(
     """Decide, record and write one chunk (rows ``first_row`` … of the input), once."""
     part, rejects_part = job.part(chunk), job.rejects_part(chunk)
     if part.exists():  # written after its transaction committed: nothing left to do
-        decided_rows = pq.read_metadata(part).num_rows
+        written = pq.read_table(part, columns=["case_id"]).column("case_id")
         rejected = (
-            pq.read_table(rejects_part).column("row").unique() if rejects_part.exists() else []
+            len(pq.read_table(rejects_part, columns=["row"]).column("row").unique())
+            if rejects_part.exists()
+            else 0
         )
-        return ChunkResult(chunk, len(frame), decided_rows, len(rejected), 0, "done")
+        referred = len(written) - written.null_count
+        return ChunkResult(chunk, len(frame), len(written), rejected, referred, "done")
     bodies = requests_of(frame, job.use_case)
     if any(e.kind == LogKind.ADMIN for e in log.entries_for(chunk_subject(job.run_id, chunk))):
         decided, rejects = _from_ledger(job, served, log, first_row, bodies)

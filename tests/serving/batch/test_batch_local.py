@@ -205,3 +205,24 @@ def test_the_stop_switch_refers_every_row(served_copy: Settings, tmp_path: Path)
     results = pd.read_parquet(tmp_path / "out")
     assert summary.decided == summary.referred == 12
     assert set(results["outcome"]) == {"referred"} and set(results["status"]) == {"pending_review"}
+
+
+@pytest.mark.postgres
+def test_a_run_on_a_postgres_ledger(
+    served_copy: Settings, postgres_url: str, tmp_path: Path
+) -> None:
+    settings = served_copy.model_copy(update={"database_url": postgres_url})
+    source = write_input(sample_rows(N), tmp_path / "in.parquet")
+    _, summary = _run(settings, source, tmp_path / "out", chunk_rows=CHUNK)
+    assert (summary.decided, summary.rejected) == (N - len(BAD), len(BAD))
+    counts = Counter(e.subject_id for e in _decision_entries(settings))
+    assert len(counts) == N - len(BAD) and set(counts.values()) == {1}
+    # run again: everything is done already, nothing is decided or recorded again
+    _, again = _run(settings, source, tmp_path / "out", chunk_rows=CHUNK)
+    assert again.chunks == {"done": 3} and again.referred == summary.referred
+    assert Counter(e.subject_id for e in _decision_entries(settings)) == counts
+    log = DecisionLog(settings.database_url)
+    try:
+        assert log.verify().ok
+    finally:
+        log.close()
