@@ -58,17 +58,18 @@ def spark_session(master: str | None = None) -> Any:
     )
     if master is not None:
         builder = builder.master(master)
-    elif not os.environ.get("SPARK_REMOTE") and "spark.master" not in _submitted_conf():
+    elif not os.environ.get("SPARK_REMOTE") and not _under_spark_submit():
         builder = builder.master("local[*]")
-    if (master or "local").startswith("local"):
+    if (master or "local").startswith("local") and not _under_spark_submit():
         # local executors run this interpreter (its packages), not whatever python3 is
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return builder.getOrCreate()
 
 
-def _submitted_conf() -> str:
-    # spark-submit passes its settings to the driver in this variable
-    return os.environ.get("PYSPARK_SUBMIT_ARGS", "") + os.environ.get("SPARK_CONF", "")
+def _under_spark_submit() -> bool:
+    # spark-submit starts the JVM first and hands the Python driver its port: its
+    # --master (or spark.master in spark-defaults.conf) then holds, not local[*]
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
 
 
 def _worker_state(job: ChunkJob, model: Any) -> tuple[ServedModel, DecisionLog]:
