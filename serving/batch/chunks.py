@@ -149,7 +149,9 @@ def _rejection(row: int, exc: Exception) -> list[dict[str, Any]]:
         # DecideRequest reports "field: message; got value" parts in one message
         for part in str(e["msg"]).split("; "):
             field, sep, _ = part.partition(": ")
-            if sep and not part.startswith("got "):
+            if part.startswith("got ") and out:  # the value received, of the part before
+                out[-1]["error"] += f"; {part}"
+            elif sep:
                 out.append({"row": row, "field": field, "error": part})
     return out or [{"row": row, "field": "(request)", "error": str(exc)}]
 

@@ -226,3 +226,22 @@ def test_a_run_on_a_postgres_ledger(
         assert log.verify().ok
     finally:
         log.close()
+
+
+def test_envelope_columns_are_validated_like_the_request(
+    served_copy: Settings, tmp_path: Path
+) -> None:
+    rows = sample_rows(6, bad=False)
+    rows["application_ref"] = [f"app-{i}" for i in range(6)]
+    rows.loc[2, "application_ref"] = "x" * 300  # DecideRequest allows at most 200 characters
+    rows["automated_decision_consent"] = [True, True, True, False, True, True]
+    source = write_input(rows, tmp_path / "in.parquet")
+    _, summary = _run(served_copy, source, tmp_path / "out")
+    assert (summary.decided, summary.rejected) == (5, 1)
+    rejects = pd.read_csv(rejects_path(tmp_path / "out"))
+    assert list(zip(rejects["row"], rejects["field"], strict=True)) == [(2, "application_ref")]
+    assert "200" in rejects["error"][0]
+    results = pd.read_parquet(tmp_path / "out").set_index("row")
+    assert results.loc[0, "application_ref"] == "app-0"
+    # without consent to an automated decision the row goes to a person, as /decide does
+    assert results.loc[3, "outcome"] == "referred"
