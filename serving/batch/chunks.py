@@ -144,13 +144,13 @@ def _rejection(row: int, exc: Exception) -> list[dict[str, Any]]:
             {"row": row, "field": "features", "error": str(exc)}
         ]
     assert isinstance(exc, ValidationError)
-    out = []
+    out: list[dict[str, Any]] = []
     for e in exc.errors():
         # DecideRequest reports "field: message; got value" parts in one message
         for part in str(e["msg"]).split("; "):
             field, sep, _ = part.partition(": ")
             if part.startswith("got ") and out:  # the value received, of the part before
-                out[-1]["error"] += f"; {part}"
+                out[-1]["error"] = f"{out[-1]['error']}; {part}"
             elif sep:
                 out.append({"row": row, "field": field, "error": part})
     return out or [{"row": row, "field": "(request)", "error": str(exc)}]
