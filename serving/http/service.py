@@ -39,6 +39,7 @@ from serving.http.metrics import TrafficMetrics, metrics_enabled
 from serving.http.responses import ErrorBody, json_errors
 from serving.http.routers import ROUTERS
 from serving.http.routes import route_table
+from serving.http.slow_headers import header_timeout_seconds, install_header_timeout
 from serving.ledger.checkpointing import Checkpointing, checkpoint_seconds
 from serving.review import ReviewDesk, open_referral_case
 from serving.review.retention import RetentionSchedule
@@ -144,6 +145,8 @@ class Docket:
     """Decisions about people with exact reasons, human review and a tamper-evident record."""
 
     def __init__(self) -> None:
+        # uvicorn never times out slow request headers (slowloris): this worker does
+        install_header_timeout(header_timeout_seconds())
         self.engine = DecisionEngine(Settings.from_env(), on_referred=open_referral_case)
         started = self.engine.start()
         logger.info("serving %s; not served: %s", started["served"], started["unserved"])

@@ -29,6 +29,7 @@ from ..server import docket_server
 pytestmark = pytest.mark.e2e
 
 BODY_TIMEOUT_S = 2
+HEADER_TIMEOUT_S = 3
 MAX_FAILURES = 5
 LOCKOUT_S = 120
 #: how late past the body limit the 408 may come (a loaded 2-core machine)
@@ -62,6 +63,7 @@ def served(served_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
     log.close()
     env = {
         "DOCKET_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT_S),
+        "DOCKET_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT_S),
         "DOCKET_AUTH_MAX_FAILURES": str(MAX_FAILURES),
         "DOCKET_AUTH_WINDOW_SECONDS": "600",
         "DOCKET_AUTH_LOCKOUT_SECONDS": str(LOCKOUT_S),
@@ -223,3 +225,84 @@ def test_an_idle_keep_alive_connection_is_closed_by_the_server(served: Served) -
     # then: uvicorn closed it (BentoML's worker default keep-alive is 5 s)
     assert received.startswith(b"HTTP/1.1 200"), received[:200]
     assert took < 5 + SLACK_S, took
+
+
+def _closed_after(sock: socket.socket, limit: float) -> tuple[bytes, float]:
+    """What the server sent until it closed ``sock`` (or ``limit`` passed), and when."""
+    started = time.monotonic()
+    received = b""
+    sock.settimeout(limit)
+    while time.monotonic() - started < limit:
+        try:
+            chunk = sock.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        received += chunk
+    return received, time.monotonic() - started
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /readyz HTTP/1.1\r\nHost: x\r\n"])
+def test_a_client_that_never_finishes_its_headers_is_cut_off(served: Served, sent: bytes) -> None:
+    # given: a connection that sends nothing, or half a request's headers, then stalls
+    busy = threading.Event()
+    busy.set()
+    normal: list[int] = []
+    runner = threading.Thread(target=lambda: normal.extend(_normal_client_while(served, busy)))
+    runner.start()
+    try:
+        with socket.create_connection(served.address, timeout=30) as slow:
+            slow.sendall(sent)
+            # when: it waits for an answer
+            received, took = _closed_after(slow, HEADER_TIMEOUT_S + SLACK_S + 5)
+    finally:
+        busy.clear()
+        runner.join(timeout=30)
+
+    # then: the server closed it after the header limit, with nothing sent; others were served
+    assert received == b"", received[:200]
+    assert HEADER_TIMEOUT_S - 0.5 <= took <= HEADER_TIMEOUT_S + SLACK_S, took
+    assert len(normal) >= 5 and set(normal) == {200}, normal
+
+
+def _one_response(conn: socket.socket) -> bytes:
+    """One whole response (headers, then Content-Length bytes of body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_kept_alive_connection_whose_next_headers_come_in_time_is_served(
+    served: Served,
+) -> None:
+    # given: one request answered, then, within the header limit, a second request
+    with socket.create_connection(served.address, timeout=30) as conn:
+        request = f"GET /readyz HTTP/1.1\r\nHost: {served.address[0]}\r\n\r\n".encode()
+        conn.sendall(request)
+        first = _one_response(conn)
+        time.sleep(HEADER_TIMEOUT_S / 3)
+        conn.sendall(request)
+        second = _one_response(conn)
+
+    # then: both answered on the same connection
+    assert first.startswith(b"HTTP/1.1 200"), first[:200]
+    assert second.startswith(b"HTTP/1.1 200"), second[:200]
