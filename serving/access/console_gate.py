@@ -242,6 +242,11 @@ class ConsoleGate:
             receive = replay_body(body, receive)
         await self.app(scope, receive, send)
 
+    @classmethod
+    async def refuse(cls, send: Send, status: int, title: str, message: str) -> None:
+        """A refusal page with the console's security headers, sent before any route runs."""
+        await cls._html(cls._with_headers(send), status, title, message)
+
     @staticmethod
     def _with_headers(send: Send) -> Send:
         async def wrapped(message: Message) -> None:

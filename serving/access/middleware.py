@@ -158,14 +158,14 @@ class Gatekeeper:
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
             # BentoML's router never matches such a path and would answer a bare text 404
-            await _reply(
-                send,
-                404,
-                {
-                    "error": "no route matches a path holding control characters (line breaks,"
-                    f" tabs); got {path[:80]!r}"
-                },
+            message = (
+                "no route matches a path holding control characters (line breaks, tabs);"
+                f" got {path[:80]!r}"
             )
+            if path.startswith(f"{CONSOLE_PREFIX}/"):
+                await ConsoleGate.refuse(send, 404, "Not found", message[0].upper() + message[1:])
+            else:
+                await _reply(send, 404, {"error": message})
             return
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body:

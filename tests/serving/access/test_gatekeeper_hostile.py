@@ -219,3 +219,20 @@ def test_a_path_with_control_characters_is_a_json_404_naming_it(
     answer = asyncio.run(go())
     assert answer.status_code == 404
     assert "control characters" in answer.json()["error"]
+
+
+def test_a_console_path_with_control_characters_is_an_html_404_with_the_headers(
+    log: DecisionLog,
+) -> None:
+    gate = Gatekeeper(_hello, TABLE, engine=log.engine)
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=gate)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://docket.test") as http:
+            return await http.get("/console/cases/a%0Ab")
+
+    answer = asyncio.run(go())
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "control characters" in answer.text
+    assert answer.headers["x-frame-options"] == "SAMEORIGIN"

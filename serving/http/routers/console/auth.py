@@ -194,8 +194,11 @@ def home(request: Request) -> Response:
             },
         },
         404: {
-            "description": "No such file.",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "No such file (a path with control characters: an HTML page).",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
         },
     },
 )
