@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -59,3 +60,20 @@ class Settings(BaseModel):
         self.home.mkdir(parents=True, exist_ok=True)
         self.artifact_root.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def positive_from_env(name: str, default: float, unit: str) -> float:
+    """A finite number above 0 from environment variable ``name`` (unset or blank: ``default``).
+
+    A bad value is a ``ValueError`` naming the variable, the unit and what it held.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a number of {unit} above 0; got {raw!r} instead")
+    return value

@@ -10,10 +10,10 @@ body and then sends it slowly or not at all, so it cannot hold a request open.
 from __future__ import annotations
 
 import asyncio
-import math
-import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from models.settings import positive_from_env
 
 __all__ = ["BodyTimeout", "body_timeout_seconds", "read_body", "replay_body"]
 
@@ -22,9 +22,6 @@ Receive = Callable[[], Awaitable[Message]]
 
 #: how long a client may take to send its whole body, unless configured
 DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
-_MESSAGE_TIMEOUT = (
-    "DOCKET_BODY_TIMEOUT_SECONDS must be a number of seconds above 0; got {got!r} instead"
-)
 
 
 class BodyTimeout(Exception):
@@ -37,16 +34,7 @@ class BodyTimeout(Exception):
 
 def body_timeout_seconds() -> float:
     """``DOCKET_BODY_TIMEOUT_SECONDS`` (default 10)."""
-    raw = os.environ.get("DOCKET_BODY_TIMEOUT_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_BODY_TIMEOUT_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(_MESSAGE_TIMEOUT.format(got=raw)) from None
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise ValueError(_MESSAGE_TIMEOUT.format(got=raw))
-    return seconds
+    return positive_from_env("DOCKET_BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS, "seconds")
 
 
 async def read_body(receive: Receive, limit: int, timeout: float | None = None) -> bytes | None:

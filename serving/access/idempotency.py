@@ -52,7 +52,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -66,7 +65,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.settings import Settings
+from models.settings import Settings, positive_from_env
 from serving.access.bodies import read_body, replay_body
 from serving.access.console_gate import CONSOLE_PREFIX
 from serving.access.errors import ErrorKind, ServiceError
@@ -112,7 +111,6 @@ _SHOWN = 40  # characters of a bad header value echoed back
 _IN_PROGRESS = "in_progress"
 _DONE = "done"
 
-_MESSAGE_HOURS = "DOCKET_IDEMPOTENCY_HOURS must be a number of hours above 0; got {got!r} instead"
 _MESSAGE_BAD_KEY = (
     "header 'Idempotency-Key' must be 1 to 255 visible ASCII characters (no spaces or"
     " control characters); got {shown} ({length} characters)"
@@ -146,16 +144,7 @@ class ClaimLost(ServiceError):
 
 def idempotency_hours() -> float:
     """How long a key is kept (``DOCKET_IDEMPOTENCY_HOURS``, default 24)."""
-    raw = os.environ.get("DOCKET_IDEMPOTENCY_HOURS", "").strip()
-    if not raw:
-        return DEFAULT_HOURS
-    try:
-        hours = float(raw)
-    except ValueError:
-        raise ValueError(_MESSAGE_HOURS.format(got=raw)) from None
-    if not hours > 0 or hours == float("inf"):
-        raise ValueError(_MESSAGE_HOURS.format(got=raw))
-    return hours
+    return positive_from_env("DOCKET_IDEMPOTENCY_HOURS", DEFAULT_HOURS, "hours")
 
 
 def check_key(values: list[bytes]) -> str:

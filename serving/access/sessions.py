@@ -34,6 +34,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from models.settings import positive_from_env
 from serving.access.keys import Principal
 from serving.access.people import TOKEN_PREFIX, authenticate_person, person_principal
 from serving.access.schema import ConsoleSessionRow, PersonRow
@@ -61,7 +62,6 @@ _MESSAGE_KEY = (
     "DOCKET_SESSION_KEY must be at least 64 hexadecimal characters (32 bytes);"
     " got {length} characters instead"
 )
-_MESSAGE_MINUTES = "DOCKET_SESSION_MINUTES must be a number of minutes above 0; got {got!r} instead"
 _MESSAGE_API_KEY = (
     "an application's API key cannot sign in to the console: sign in with a personal"
     " token (dp_...) made by 'docket people add'"
@@ -85,16 +85,7 @@ class ConsoleSession:
 
 def session_minutes() -> float:
     """How long a session lasts (``DOCKET_SESSION_MINUTES``, default 480)."""
-    raw = os.environ.get("DOCKET_SESSION_MINUTES", "")
-    if not raw:
-        return _DEFAULT_MINUTES
-    try:
-        minutes = float(raw)
-    except ValueError:
-        raise ValueError(_MESSAGE_MINUTES.format(got=raw)) from None
-    if not minutes > 0:
-        raise ValueError(_MESSAGE_MINUTES.format(got=raw))
-    return minutes
+    return positive_from_env("DOCKET_SESSION_MINUTES", _DEFAULT_MINUTES, "minutes")
 
 
 def load_session_key(home: Path) -> bytes:

@@ -14,8 +14,9 @@ whose headers arrived is never cut by this timer; its body has its own limit
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
+
+from models.settings import positive_from_env
 
 __all__ = ["header_timeout_seconds", "install_header_timeout"]
 
@@ -27,16 +28,7 @@ _ENV = "DOCKET_HEADER_TIMEOUT_SECONDS"
 
 def header_timeout_seconds() -> float:
     """The limit from ``DOCKET_HEADER_TIMEOUT_SECONDS``; a bad value is named."""
-    raw = os.environ.get(_ENV)
-    if raw is None:
-        return DEFAULT_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ValueError(f"{_ENV} must be a number of seconds above 0; got {raw!r}")
-    return value
+    return positive_from_env(_ENV, DEFAULT_SECONDS, "seconds")
 
 
 def _disarm(protocol: Any) -> None:

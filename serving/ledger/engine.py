@@ -14,10 +14,11 @@ that drops packets is answered 503 within that time.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
+
+from models.settings import positive_from_env
 
 __all__ = [
     "PG_CONNECT_TIMEOUT_S",
@@ -61,19 +62,6 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def _seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ValueError(f"{name} must be a number of seconds above 0; got {raw!r}")
-    return value
-
-
 def _install_sqlite_hooks(engine: Engine, busy_seconds: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -104,12 +92,12 @@ def create_log_engine(url: str | URL, **kwargs: Any) -> Engine:
     parsed = normalise_url(url)
     kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
-        busy = _seconds("DOCKET_SQLITE_BUSY_SECONDS", SQLITE_BUSY_TIMEOUT_S)
+        busy = positive_from_env("DOCKET_SQLITE_BUSY_SECONDS", SQLITE_BUSY_TIMEOUT_S, "seconds")
         connect_args = {"timeout": busy, **kwargs.pop("connect_args", {})}
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         _install_sqlite_hooks(engine, busy)
         return engine
-    connect = _seconds("DOCKET_PG_CONNECT_SECONDS", PG_CONNECT_TIMEOUT_S)
+    connect = positive_from_env("DOCKET_PG_CONNECT_SECONDS", PG_CONNECT_TIMEOUT_S, "seconds")
     connect_args = {"connect_timeout": max(1, round(connect)), **kwargs.pop("connect_args", {})}
     return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
