@@ -45,6 +45,7 @@ from serving.ledger.entries import (
     LogKind,
     LogReadError,
     LogWriteError,
+    NewEntry,
     StoredPayload,
 )
 from serving.ledger.group_commit import GroupCommitSettings
@@ -69,6 +70,7 @@ __all__ = [
     "LogKind",
     "LogReadError",
     "LogWriteError",
+    "NewEntry",
     "Problem",
     "Signer",
     "SinkResult",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -15,6 +16,7 @@ __all__ = [
     "LogKind",
     "LogReadError",
     "LogWriteError",
+    "NewEntry",
     "StoredPayload",
 ]
 
@@ -77,6 +79,18 @@ class LogEntry:
             "payload_hash": self.payload_hash,
             "prev_hash": self.prev_hash,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """One entry to append, as :meth:`~serving.ledger.store.LogTransaction.append_many` takes
+    them (the arguments of :meth:`~serving.ledger.store.DecisionLog.append`)."""
+
+    kind: LogKind | str
+    use_case: str
+    digest: Mapping[str, Any]
+    payload: Mapping[str, Any] | None = None
+    subject_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -35,6 +35,7 @@ from typing import Any, Self
 from sqlalchemy import URL, Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from serving.ledger.chain import canonical_json, compute_entry_hash, compute_payload_hash
 from serving.ledger.engine import create_log_engine, is_postgres, normalise_url, writer
@@ -46,6 +47,7 @@ from serving.ledger.entries import (
     LogKind,
     LogReadError,
     LogWriteError,
+    NewEntry,
     StoredPayload,
 )
 from serving.ledger.group_commit import GroupCommitSettings, GroupCommitter, PendingAppend, Take
@@ -81,6 +83,10 @@ _MESSAGE_HEAD_ROW_MISSING = (
 )
 _MESSAGE_NO_ENTRY = "No decision-log entry has entry_id {entry_id!r}."
 _MESSAGE_NO_PAYLOAD = "The decision-log entry {entry_id!r} has no personal payload."
+_MESSAGE_BAD_ENTRIES = "append_many takes a sequence (e.g. a list) of NewEntry; got {type} instead."
+_MESSAGE_BAD_NEW_ENTRY = (
+    "append_many takes NewEntry items (serving.ledger.NewEntry); entries[{index}] is a {type}."
+)
 
 
 def _timestamp(moment: datetime) -> str:
@@ -219,6 +225,46 @@ def _flush_postgres(
     )
 
 
+def _flush_rows(
+    session: Session,
+    postgres: bool,
+    entry_rows: list[dict[str, Any]],
+    payload_rows: list[dict[str, Any]],
+    head: tuple[int, str] | None,
+) -> None:
+    """Insert the rows (one statement each, or one in all on PostgreSQL); move the head."""
+    if postgres:
+        _flush_postgres(session, entry_rows, payload_rows, head)
+        return
+    if entry_rows:
+        session.execute(insert(LogEntryRow), entry_rows)
+    if payload_rows:
+        session.execute(insert(PayloadRow), payload_rows)
+    if head is not None:
+        session.execute(
+            update(ChainHeadRow).where(ChainHeadRow.id == 1).values(seq=head[0], entry_hash=head[1])
+        )
+
+
+def _prepare_many(entries: Sequence[NewEntry]) -> list[_Prepared]:
+    """Check every entry of ``entries`` (before anything is written); name the bad one."""
+    if isinstance(entries, str | bytes) or not isinstance(entries, Sequence):
+        raise TypeError(_MESSAGE_BAD_ENTRIES.format(type=type(entries).__name__))
+    prepared: list[_Prepared] = []
+    for index, new in enumerate(entries):
+        if not isinstance(new, NewEntry):
+            raise TypeError(_MESSAGE_BAD_NEW_ENTRY.format(index=index, type=type(new).__name__))
+        try:
+            prepared.append(
+                _prepare(new.kind, new.use_case, new.digest, new.payload, new.subject_id)
+            )
+        except (ValueError, TypeError) as error:
+            # the message stays the one append gives; the note says which entry it was
+            error.add_note(f"(in entries[{index}] of append_many)")
+            raise
+    return prepared
+
+
 class LogTransaction:
     """An open write transaction of a :class:`DecisionLog` (see :meth:`DecisionLog.transaction`).
 
@@ -244,6 +290,27 @@ class LogTransaction:
         """
         prepared = _prepare(kind, use_case, digest, payload, subject_id)
         return self._log._write_prepared(self.session, prepared)
+
+    def append_many(self, entries: Sequence[NewEntry]) -> list[LogEntry]:
+        """Chain ``entries`` in this transaction, in order, after whatever it appended before.
+
+        Every entry is checked first, as :meth:`append` checks it: one bad entry
+        refuses the whole call and nothing of it is written. The entries go in one
+        multi-row insert, their payloads in another (one statement for both on
+        PostgreSQL), and the head moves once.
+
+        Raises
+        ------
+        TypeError
+            ``entries`` is not a sequence of :class:`~serving.ledger.entries.NewEntry`.
+        ValueError
+            A bad entry (the same errors as :meth:`DecisionLog.append`; a note names
+            its index).
+        """
+        prepared = _prepare_many(entries)
+        if not prepared:
+            return []
+        return self._log._write_many_locked(self.session, prepared)
 
 
 class DecisionLog:
@@ -463,19 +530,7 @@ class DecisionLog:
         payload_rows: list[dict[str, Any]] = []
 
         def flush(head: tuple[int, str] | None = None) -> None:
-            if is_postgres(self._engine):
-                _flush_postgres(session, entry_rows, payload_rows, head)
-            else:
-                if entry_rows:
-                    session.execute(insert(LogEntryRow), entry_rows)
-                if payload_rows:
-                    session.execute(insert(PayloadRow), payload_rows)
-                if head is not None:
-                    session.execute(
-                        update(ChainHeadRow)
-                        .where(ChainHeadRow.id == 1)
-                        .values(seq=head[0], entry_hash=head[1])
-                    )
+            _flush_rows(session, is_postgres(self._engine), entry_rows, payload_rows, head)
             entry_rows.clear()
             payload_rows.clear()
 
@@ -507,6 +562,35 @@ class DecisionLog:
             seq, prev_hash = entry.seq, entry.entry_hash
         flush((seq, prev_hash))
         return written
+
+    def _write_many_locked(self, session: Session, prepared: list[_Prepared]) -> list[LogEntry]:
+        """Chain ``prepared`` from the head in one insert; the caller holds the writer lock."""
+        # a plain append of this transaction may have moved the head in the ORM only
+        session.flush()
+        found = session.execute(
+            select(ChainHeadRow.seq, ChainHeadRow.entry_hash).where(ChainHeadRow.id == 1)
+        ).first()
+        if found is None:
+            raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
+        seq, prev_hash = found.seq, found.entry_hash
+        entries: list[LogEntry] = []
+        entry_rows: list[dict[str, Any]] = []
+        payload_rows: list[dict[str, Any]] = []
+        for one in prepared:
+            entry, entry_row, payload_row = self._chained(one, seq, prev_hash)
+            entries.append(entry)
+            entry_rows.append(entry_row)
+            if payload_row is not None:
+                payload_rows.append(payload_row)
+            seq, prev_hash = entry.seq, entry.entry_hash
+        _flush_rows(session, is_postgres(self._engine), entry_rows, payload_rows, (seq, prev_hash))
+        # the head went round the ORM: a head it loaded earlier (a plain append of this
+        # transaction) must show the new one, or the next plain append would fork the chain
+        loaded = session.identity_map.get(Session.identity_key(ChainHeadRow, 1))
+        if loaded is not None:
+            set_committed_value(loaded, "seq", seq)
+            set_committed_value(loaded, "entry_hash", prev_hash)
+        return entries
 
     def _chained(
         self, prepared: _Prepared, prev_seq: int, prev_hash: str
