@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -531,6 +532,98 @@ class Retention(_Strict):
     payload_days: int = Field(ge=1, le=36500)
 
 
+WindowKind = Literal["day", "week"]
+WINDOW_KINDS: tuple[WindowKind, ...] = get_args(WindowKind)
+
+
+class DriftThresholds(_Strict):
+    """When a feature's or the score's distribution has moved too far from the training data.
+
+    A window warns at ``psi_warn`` and alerts at ``psi_alert`` (``score_psi_*`` for
+    the score), and only when the two-sample test (Kolmogorov-Smirnov for numbers,
+    chi-square for categories) also rejects "same distribution" at ``p_value``: with
+    many rows a test rejects tiny shifts, with few rows the PSI is noisy, so each
+    guards the other.
+    """
+
+    psi_warn: float = Field(default=0.1, gt=0)
+    psi_alert: float = Field(default=0.25, gt=0)
+    score_psi_warn: float = Field(default=0.1, gt=0)
+    score_psi_alert: float = Field(default=0.25, gt=0)
+    p_value: float = Field(default=0.001, gt=0, lt=1)
+    bins: int = Field(default=10, ge=2, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftThresholds:
+        for prefix in ("", "score_"):
+            warn, alert = getattr(self, f"{prefix}psi_warn"), getattr(self, f"{prefix}psi_alert")
+            if warn > alert:
+                raise ValueError(
+                    f"'{prefix}psi_warn' must be <= '{prefix}psi_alert'"
+                    f" (got {prefix}psi_warn={warn}, {prefix}psi_alert={alert})"
+                )
+        return self
+
+
+class LiveFairnessThresholds(_Strict):
+    """Live outcome rates by group over a window (automated decisions only)."""
+
+    min_impact_ratio: float = Field(default=0.8, ge=0, le=1)
+    max_referral_rate_gap: float = Field(default=0.1, ge=0, le=1)
+    max_decline_rate_gap: float = Field(default=0.1, ge=0, le=1)
+    # None: reported when outcome labels exist, never alerted on
+    max_equalized_odds_difference: float | None = Field(default=0.2, ge=0, le=1)
+
+
+class SystemThresholds(_Strict):
+    """The human-plus-model system by group, overall and within each reviewer."""
+
+    max_override_rate_gap: float = Field(default=0.1, ge=0, le=1)
+    max_reviewer_approval_gap: float = Field(default=0.1, ge=0, le=1)
+    max_time_to_decision_ratio: float = Field(default=1.5, ge=1)
+    max_appeal_success_gap: float = Field(default=0.2, ge=0, le=1)
+
+
+class MonitoringSection(_Strict):
+    """Thresholds of live monitoring (R32); a breach is an alert, never a stop on its own.
+
+    Groups (and reviewer-by-group cells) with fewer than ``min_group_size`` rows
+    behind a figure are reported as suppressed, not as numbers. The referral-rate
+    gap of the human-plus-model system is ``fairness.max_referral_rate_gap``: a
+    referral is the automated decision's own outcome.
+    """
+
+    version: str = "1"
+    min_group_size: int = Field(default=30, ge=1)
+    windows: list[WindowKind] = Field(default_factory=lambda: ["day", "week"], min_length=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    n_boot: int = Field(default=200, ge=0, le=100_000)
+    seed: int = 0
+    drift: DriftThresholds = Field(default_factory=DriftThresholds)
+    fairness: LiveFairnessThresholds = Field(default_factory=LiveFairnessThresholds)
+    system: SystemThresholds = Field(default_factory=SystemThresholds)
+    webhook: str | None = Field(default=None, min_length=1)
+
+    @field_validator("windows")
+    @classmethod
+    def _distinct_windows(cls, value: list[WindowKind]) -> list[WindowKind]:
+        if len(set(value)) != len(value):
+            raise ValueError(
+                f"'windows' has duplicates; allowed: {list(WINDOW_KINDS)} (got {value})"
+            )
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an absolute http:// or https:// URL (got {value!r})")
+        return value
+
+
 class DecisionSpec(_Strict):
     """A validated decision spec. Sections `gate`, `policy`, `reasons` and `review` are versioned and open."""
 
@@ -550,6 +643,7 @@ class DecisionSpec(_Strict):
     reasons: ReasonCatalogue | None = None
     review: ReviewSection | None = None
     retention: Retention | None = None
+    monitoring: MonitoringSection | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_text: str = PrivateAttr(default="")
@@ -791,7 +885,9 @@ class DecisionSpec(_Strict):
 
     def spec_hash(self) -> str:
         """Hash of the validated content (not the file's bytes): formatting changes keep it."""
-        return canonical_hash(self.model_dump(mode="json"))
+        # Monitoring thresholds act after serving, on alerts only: changing them must not
+        # make a model's training or audit stale, so they stay out of the hash.
+        return canonical_hash(self.model_dump(mode="json", exclude={"monitoring"}))
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
