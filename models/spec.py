@@ -595,7 +595,7 @@ class MonitoringSection(_Strict):
 
     version: str = "1"
     min_group_size: int = Field(default=30, ge=1)
-    windows: list[WindowKind] = Field(default_factory=lambda: ["day", "week"], min_length=1)
+    windows: list[WindowKind] = Field(default_factory=lambda: list(WINDOW_KINDS), min_length=1)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     n_boot: int = Field(default=200, ge=0, le=100_000)
     seed: int = 0
