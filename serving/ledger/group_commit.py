@@ -25,6 +25,10 @@ What does not change
   savepoint of its own: if it raises, its entry and its rows are rolled back to the
   savepoint, the next entry takes the same seq, and the caller gets the exception;
   the rest of the group commits. Hooks run on the leader's thread.
+* ``check(session)`` runs in the transaction that commits the entry, under the lock,
+  before the entry is chained, and only reads: if it raises, its caller gets the
+  exception and the entry is simply not chained (no savepoint needed, nothing of it
+  was written); the rest of the group commits. Checks run on the leader's thread.
 * A database error while the group is written (before the commit) rolls the group
   back and writes each of its appends alone, as before, so one entry the database
   refuses fails only its own caller.
@@ -49,6 +53,7 @@ __all__ = [
     "GROUP_COMMIT_ENV",
     "GROUP_MAX_ENV",
     "GROUP_WINDOW_ENV",
+    "Check",
     "GroupCommitSettings",
     "GroupCommitter",
     "GroupWriter",
@@ -131,6 +136,8 @@ class GroupCommitSettings:
 
 
 Hook = Callable[[Session, LogEntry], None]
+#: a read-only check run under the writer lock before the entry is chained
+Check = Callable[[Session], None]
 #: what the store queues: its checked, serialised entry (this module never looks inside)
 P = TypeVar("P")
 
@@ -141,6 +148,7 @@ class PendingAppend(Generic[P]):
 
     prepared: P
     also: Hook | None
+    check: Check | None = None
     entry: LogEntry | None = None
     error: BaseException | None = None
     done: bool = False
@@ -180,9 +188,9 @@ class GroupCommitter(Generic[P]):
         with self._cond:
             return len(self._queue)
 
-    def submit(self, prepared: P, also: Hook | None) -> LogEntry:
+    def submit(self, prepared: P, also: Hook | None, check: Check | None = None) -> LogEntry:
         """Queue one append; return its entry once committed, or raise what failed it."""
-        pending = PendingAppend(prepared, also)
+        pending = PendingAppend(prepared, also, check)
         with self._cond:
             self._queue.append(pending)
             self._arrived.notify()

@@ -50,7 +50,13 @@ from serving.ledger.entries import (
     NewEntry,
     StoredPayload,
 )
-from serving.ledger.group_commit import GroupCommitSettings, GroupCommitter, PendingAppend, Take
+from serving.ledger.group_commit import (
+    Check,
+    GroupCommitSettings,
+    GroupCommitter,
+    PendingAppend,
+    Take,
+)
 from serving.ledger.migrate import migrate as _migrate
 from serving.ledger.schema import ChainHeadRow, LogEntryRow, PayloadRow
 from serving.ledger.times import stamp, utc_now
@@ -403,6 +409,7 @@ class DecisionLog:
         payload: Mapping[str, Any] | None = None,
         subject_id: str | None = None,
         *,
+        check: Check | None = None,
         also: Callable[[Session, LogEntry], None] | None = None,
     ) -> LogEntry:
         """Append one entry (and its personal ``payload``, kept apart) in one transaction.
@@ -413,13 +420,18 @@ class DecisionLog:
         ``also(session, entry)``, if given, runs inside the same transaction
         after the entry is added (e.g. to open the review case of a referred
         decision): if it raises, neither the entry nor its rows are written.
+        ``check(session)``, if given, runs in that transaction too, under the
+        writer lock, before the entry is chained; it must only read (e.g. confirm
+        that the use case's stop switch is off): if it raises, the entry is not
+        written and the exception is raised here. Unlike ``also`` it needs no
+        savepoint, so prefer it whenever nothing has to be written with the entry.
 
         Returns once the entry is committed. With group commit (the default, see
         :mod:`serving.ledger.group_commit`) the transaction may hold other
-        threads' appends too, ``also`` runs in a savepoint of it on the thread
-        writing the group, and it may run again if the group is rolled back and
-        its appends written one by one: keep its effects outside ``session``
-        repeatable.
+        threads' appends too, ``check`` and ``also`` (in a savepoint of it) run on
+        the thread writing the group, and they may run again if the group is
+        rolled back and its appends written one by one: keep the effects of
+        ``also`` outside ``session`` repeatable.
 
         Raises
         ------
@@ -429,20 +441,26 @@ class DecisionLog:
         LogWriteError
             The database refused or could not be reached; nothing was written.
         Exception
-            Whatever ``also`` raised (other than a database error); nothing was written.
+            Whatever ``check`` or ``also`` raised (other than a database error);
+            nothing was written.
         """
         prepared = _prepare(kind, use_case, digest, payload, subject_id)
         if self._group is not None:
-            return self._group.submit(prepared, also)
-        return self._append_alone(prepared, also)
+            return self._group.submit(prepared, also, check)
+        return self._append_alone(prepared, also, check)
 
     def _append_alone(
-        self, prepared: _Prepared, also: Callable[[Session, LogEntry], None] | None
+        self,
+        prepared: _Prepared,
+        also: Callable[[Session, LogEntry], None] | None,
+        check: Check | None = None,
     ) -> LogEntry:
         """One entry in a transaction of its own (the path without group commit)."""
         try:
             with Session(self._writer) as session, session.begin():
                 self._lock(session)
+                if check is not None:
+                    check(session)
                 entry = self._write_prepared(session, prepared)
                 if also is not None:
                     also(session, entry)
@@ -485,7 +503,9 @@ class DecisionLog:
             for pending in group:
                 pending.error = None
                 try:
-                    pending.entry = self._append_alone(pending.prepared, pending.also)
+                    pending.entry = self._append_alone(
+                        pending.prepared, pending.also, pending.check
+                    )
                 except Exception as alone_error:
                     pending.error = alone_error
             return
@@ -516,8 +536,9 @@ class DecisionLog:
     ) -> list[tuple[PendingAppend[_Prepared], LogEntry]]:
         """Chain ``group`` from the head in one insert (a savepoint per hook); the lock is held.
 
-        Returns the appends written and their entries; an append whose hook raised
-        gets that error, its entry is rolled back, and the next takes its seq.
+        Returns the appends written and their entries; an append whose check or hook
+        raised gets that error, its entry is not written (or rolled back to the hook's
+        savepoint), and the next takes its seq.
         """
         found = session.execute(
             select(ChainHeadRow.seq, ChainHeadRow.entry_hash).where(ChainHeadRow.id == 1)
@@ -535,6 +556,15 @@ class DecisionLog:
             payload_rows.clear()
 
         for pending in group:
+            if pending.check is not None:
+                try:
+                    pending.check(session)
+                except SQLAlchemyError:
+                    raise  # the transaction may be unusable: the group goes one by one
+                except Exception as error:
+                    # nothing of this append was written yet: no savepoint to roll back
+                    pending.error = error
+                    continue
             entry, entry_row, payload_row = self._chained(pending.prepared, seq, prev_hash)
             if pending.also is None:
                 entry_rows.append(entry_row)

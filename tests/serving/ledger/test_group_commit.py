@@ -122,7 +122,11 @@ def _one_group_after_a_blocker(
     for name, hook in members:
         started.append(_append_in_thread(log, name, also=hook))
         queued = len(started)
-        _wait_until(lambda q=queued: committer.queued == q, f"{name} to queue")
+
+        def all_queued(q: int = queued) -> bool:
+            return committer.queued == q
+
+        _wait_until(all_queued, f"{name} to queue")
     release.set()
     for thread, _ in [(blocker_thread, blocker), *started]:
         thread.join(WAIT_S)
@@ -356,7 +360,8 @@ def test_a_writer_killed_mid_group_leaves_every_acknowledged_entry_and_nothing_h
     assert result.ok, result.detail
 
 
-_HOOKS = st.sampled_from(["none", "row", "refuse"])
+#: "check"/"stop": a read-only check that passes / refuses (no hook)
+_HOOKS = st.sampled_from(["none", "row", "refuse", "check", "stop"])
 
 
 @settings(
@@ -390,8 +395,22 @@ def test_any_interleaving_yields_a_verifying_chain_of_exactly_the_acknowledged_e
                     elif hook == "refuse":
                         raise Refused(name)
 
+                def check(session: Session, hook: str = hook, name: str = name) -> None:
+                    session.execute(select(func.count()).select_from(SwitchRow))
+                    if hook == "stop":
+                        raise Refused(name)
+
+                checked = hook in {"check", "stop"}
                 try:
-                    entry = log.append("decision", USE_CASE, {"n": name}, {"p": i}, name, also=also)
+                    entry = log.append(
+                        "decision",
+                        USE_CASE,
+                        {"n": name},
+                        {"p": i},
+                        name,
+                        check=check if checked else None,
+                        also=None if checked else also,
+                    )
                 except Refused:
                     with lock:
                         refused += 1
@@ -411,7 +430,7 @@ def test_any_interleaving_yields_a_verifying_chain_of_exactly_the_acknowledged_e
 
         # then
         assert not any(thread.is_alive() for thread in pool)
-        expected_refused = sum(h == "refuse" for hooks in plan for h in hooks)
+        expected_refused = sum(h in {"refuse", "stop"} for hooks in plan for h in hooks)
         assert refused == expected_refused
         new = list(log.iter_entries(start_seq=start_seq + 1))
         assert sorted(e.entry_id for e in new) == sorted(acknowledged)
