@@ -352,14 +352,18 @@ class DecisionEngine:
                 latency_ms=round((time.perf_counter() - t0) * 1000, 3),
             )
 
-        def in_transaction(session: Session, entry: LogEntry) -> None:
-            # first, before anything else is written: the switch as the chain orders it
+        def confirm(session: Session) -> None:
+            # before the entry is chained: the switch as the chain orders it (a read only,
+            # so the common decision, with nothing else to write, needs no savepoint)
             switches.confirm(session, spec.name, stopped)
+
+        def in_transaction(session: Session, entry: LogEntry) -> None:
             if hook is not None and case is not None:
                 hook(session, record)
             if also is not None:
                 also(session, view_of(entry))
 
+        writes = also is not None or (hook is not None and case is not None)
         try:
             entry = self.log.append(
                 "decision",
@@ -367,7 +371,8 @@ class DecisionEngine:
                 record.model_dump(mode="json"),
                 payload=personal.model_dump(mode="json"),
                 subject_id=decision_id,
-                also=in_transaction,
+                check=confirm,
+                also=in_transaction if writes else None,
             )
         except (LogError, ValueError) as exc:
             logger.error("decision %s not recorded: %s", decision_id, exc)

@@ -2,7 +2,7 @@
 
 A decision is prepared with the state this worker last saw, and the state is
 confirmed inside the transaction that records it (:meth:`StopSwitches.confirm`,
-run through ``DecisionLog.append(also=...)``). That transaction holds the writer
+run through ``DecisionLog.append(check=...)``). That transaction holds the writer
 lock, so the check is ordered with the chain: a decision recorded after a stop was
 committed has seen the stop, in every worker, with no separate connection and read
 before each decision. When the state differs, nothing is written and the decision
@@ -25,6 +25,8 @@ from serving.ledger import DecisionLog, LogEntry
 __all__ = ["StopSwitches", "SwitchChanged"]
 
 logger = logging.getLogger("docket.serving")
+#: where a transaction keeps the switch states it has read (``Session.info``)
+_SESSION_KEY = "docket_stop_switches"
 
 
 class SwitchChanged(Exception):
@@ -56,7 +58,14 @@ class StopSwitches:
     def confirm(self, session: Session, use_case: str, assumed: bool) -> None:
         """Raise :class:`SwitchChanged` unless the switch is ``assumed`` (in the append's
         transaction, so a database error fails the append: 503, nothing written)."""
-        stopped = bool(session.connection().execute(_state_of(use_case)).scalar())
+        # read once per transaction: a group commit confirms many decisions in one, under
+        # the writer lock, and a flip committed after this read appends its own entry
+        # only after this transaction releases the lock, so the chain's order still holds
+        known: dict[str, bool] = session.info.setdefault(_SESSION_KEY, {})
+        stopped = known.get(use_case)
+        if stopped is None:
+            stopped = bool(session.connection().execute(_state_of(use_case)).scalar())
+            known[use_case] = stopped
         self._seen[use_case] = stopped
         if stopped != assumed:
             raise SwitchChanged(use_case, stopped)
