@@ -596,6 +596,11 @@ class MonitoringSection(_Strict):
     version: str = "1"
     min_group_size: int = Field(default=30, ge=1)
     windows: list[WindowKind] = Field(default_factory=lambda: list(WINDOW_KINDS), min_length=1)
+    # A gap or ratio between two groups' rates alerts only when the two-proportion
+    # z-test of those groups, Holm-corrected over every comparison of the window, also
+    # rejects at alpha: without it, small groups would breach a fixed gap by chance in
+    # some window every week.
+    alpha: float = Field(default=0.001, gt=0, lt=1)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     n_boot: int = Field(default=200, ge=0, le=100_000)
     seed: int = 0

@@ -1,0 +1,78 @@
+"""Groups from ``audit_attributes`` and the figure type every group table uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from audits.groups import Partition, partition_rows
+from audits.monitoring.frames import MonitoringInputError, require_columns
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of a group (or of a reviewer within a group).
+
+    ``n`` is the number of rows the figure rests on (its denominator). With fewer
+    than ``min_group_size`` rows it is ``suppressed`` and its value and interval are
+    None: nothing is reported on tiny groups. ``value`` is None too when the figure
+    is undefined (no rows).
+    """
+
+    value: float | None
+    n: int
+    suppressed: bool
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+def figure(
+    numerator: float,
+    n: int,
+    min_group_size: int,
+    ci: tuple[float, float] | None = None,
+    *,
+    value: float | None = None,
+) -> Figure:
+    """A rate ``numerator / n`` (or the given ``value``), suppressed below ``min_group_size``."""
+    if n < min_group_size or n == 0:
+        return Figure(None, n, n < min_group_size)
+    found = numerator / n if value is None else value
+    if found is None or not np.isfinite(found):
+        return Figure(None, n, False)
+    low = high = None
+    if ci is not None and np.isfinite(ci[0]) and np.isfinite(ci[1]):
+        low, high = float(ci[0]), float(ci[1])
+    return Figure(float(found), n, False, low, high)
+
+
+@dataclass(frozen=True)
+class KnownGroups:
+    """The rows whose every attribute is known, split as the audit splits them.
+
+    ``partitions`` index the known rows (``rows``) only: one per attribute, then the
+    intersection when there are two or more (:func:`audits.groups.partition_rows`).
+    """
+
+    rows: NDArray[np.bool_]
+    partitions: list[Partition]
+
+
+def known_groups(frame: pd.DataFrame, attributes: Sequence[str]) -> KnownGroups | None:
+    """Partition the rows with every attribute known; None without attributes or such rows."""
+    if isinstance(attributes, str):
+        raise MonitoringInputError(
+            f"'attributes' must be a list of column names (got the string {attributes!r})"
+        )
+    if not attributes:
+        return None
+    require_columns(frame, attributes, "group figures (audit_attributes)")
+    known = ~frame[list(attributes)].isna().any(axis=1).to_numpy()
+    if not known.any():
+        return KnownGroups(known, [])
+    columns = {a: frame[a].to_numpy()[known].astype(str) for a in attributes}
+    return KnownGroups(known, partition_rows(columns, int(known.sum())))
