@@ -16,7 +16,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["CanonicalJSONError", "canonical_hash", "canonical_json", "sha256_hex"]
+__all__ = [
+    "CanonicalJSONError",
+    "canonical_hash",
+    "canonical_json",
+    "canonical_json_and_value",
+    "canonical_scalar",
+    "sha256_hex",
+]
 
 _MESSAGE_NOT_FINITE = (
     "Canonical JSON must hold finite numbers only; the value at {path} is {value!r}. "
@@ -72,6 +79,20 @@ def canonical_json(value: Any) -> str:
     >>> canonical_json({"b": 1, "a": [0.1, "é", None]})
     '{"a":[0.1,"é",null],"b":1}'
     """
+    return canonical_json_and_value(value)[0]
+
+
+def canonical_json_and_value(value: Any) -> tuple[str, Any]:
+    """Return the canonical JSON text of ``value`` and that text read back.
+
+    The read-back is what a reader of the text gets (tuples become lists); the check
+    decodes the text anyway, so a caller that needs both pays for one decode.
+
+    Examples
+    --------
+    >>> canonical_json_and_value({"b": (1, 2.5)})
+    ('{"b":[1,2.5]}', {'b': [1, 2.5]})
+    """
     try:
         text = _DUMPS(value)
     except (ValueError, TypeError):
@@ -84,9 +105,21 @@ def canonical_json(value: Any) -> str:
     # ({1: x} != {"1": x}), so a value equal to its read-back has only str keys; one
     # that is not equal (tuples read back as lists, or a bad key) gets the full walk.
     # One encode, one C decode and one C comparison replace a Python call per value.
-    if _LOADS(text) != value:
+    decoded = _LOADS(text)
+    if decoded != value:
         _check(value, "$")
-    return text
+    return text, decoded
+
+
+def canonical_scalar(value: str | int | None) -> str:
+    """Return the canonical JSON of a str, an int or ``None`` (always canonical: no check).
+
+    For splicing canonical text by hand (the ledger's entry hash).
+
+    >>> print(canonical_scalar('é"'), canonical_scalar(7), canonical_scalar(None))
+    "é\\"" 7 null
+    """
+    return _DUMPS(value)
 
 
 def sha256_hex(text: str) -> str:

@@ -6,10 +6,14 @@ Every hash in the log is SHA-256 over the UTF-8 bytes of *canonical JSON*
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from models.canonical import CanonicalJSONError, canonical_json, sha256_hex
+from models.canonical import CanonicalJSONError, canonical_json, canonical_scalar, sha256_hex
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 __all__ = [
     "ENTRY_HASH_FIELDS",
@@ -18,7 +22,9 @@ __all__ = [
     "canonical_json",
     "compute_entry_hash",
     "compute_payload_hash",
+    "entry_hash_prefix",
     "entry_hash_with_digest_text",
+    "finish_entry_hash",
     "payload_hash_of_text",
     "sha256_hex",
 ]
@@ -117,3 +123,73 @@ def entry_hash_with_digest_text(fields: Mapping[str, Any], digest_text: str) -> 
     # "digest" is the first of the sorted keys, and there are others after it
     rest = canonical_json({k: v for k, v in fields.items() if k != "digest"})
     return sha256_hex('{"digest":' + digest_text + "," + rest[1:])
+
+
+# An append knows every hashed field but prev_hash, recorded_at and seq before it takes
+# the writer lock. The canonical text of the fields is, keys sorted: digest, entry_id,
+# kind, payload_hash | prev_hash, recorded_at, seq, subject_id, use_case; the part
+# before "|" is hashed before the lock (entry_hash_prefix), and under the lock a copy of
+# that SHA-256 state takes the rest (finish_entry_hash): a few hundred bytes, not the
+# whole digest, while every other writer waits.
+
+
+def entry_hash_prefix(
+    digest_text: str, entry_id: str, kind: str, payload_hash: str | None
+) -> _Hash:
+    """The SHA-256 state after the fields of an entry hash that sort before ``prev_hash``.
+
+    ``digest_text`` must be ``canonical_json(digest)``. Pass the state to
+    :func:`finish_entry_hash` (it is copied there, not changed).
+    """
+    return hashlib.sha256(
+        (
+            '{"digest":'
+            + digest_text
+            + ',"entry_id":'
+            + canonical_scalar(entry_id)
+            + ',"kind":'
+            + canonical_scalar(kind)
+            + ',"payload_hash":'
+            + canonical_scalar(payload_hash)
+            + ","
+        ).encode("utf-8")
+    )
+
+
+def finish_entry_hash(
+    prefix: _Hash,
+    *,
+    prev_hash: str,
+    recorded_at: str,
+    seq: int,
+    subject_id: str | None,
+    use_case: str,
+) -> str:
+    """:func:`compute_entry_hash` of the entry whose first fields ``prefix`` hashed.
+
+    Examples
+    --------
+    >>> fields = {**dict.fromkeys(ENTRY_HASH_FIELDS, "x"), "seq": 3, "digest": {"b": [1]}}
+    >>> prefix = entry_hash_prefix(canonical_json(fields["digest"]), "x", "x", "x")
+    >>> finish_entry_hash(
+    ...     prefix, prev_hash="x", recorded_at="x", seq=3, subject_id="x", use_case="x"
+    ... ) == compute_entry_hash(fields)
+    True
+    """
+    state = prefix.copy()
+    state.update(
+        (
+            '"prev_hash":'
+            + canonical_scalar(prev_hash)
+            + ',"recorded_at":'
+            + canonical_scalar(recorded_at)
+            + ',"seq":'
+            + canonical_scalar(seq)
+            + ',"subject_id":'
+            + canonical_scalar(subject_id)
+            + ',"use_case":'
+            + canonical_scalar(use_case)
+            + "}"
+        ).encode("utf-8")
+    )
+    return state.hexdigest()

@@ -23,21 +23,27 @@ What verification can and cannot see
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import URL, Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from serving.ledger.chain import canonical_json, compute_entry_hash, compute_payload_hash
+from models.canonical import canonical_json_and_value
+from serving.ledger.chain import (
+    entry_hash_prefix,
+    finish_entry_hash,
+    payload_hash_of_text,
+)
 from serving.ledger.engine import create_log_engine, is_postgres, normalise_url, writer
 from serving.ledger.entries import (
     ERASURE_ACTION,
@@ -61,6 +67,9 @@ from serving.ledger.migrate import migrate as _migrate
 from serving.ledger.schema import ChainHeadRow, LogEntryRow, PayloadRow
 from serving.ledger.times import stamp, utc_now
 from serving.ledger.verify import VerifyResult, verify_chain
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 __all__ = ["APPEND_LOCK_KEY", "DecisionLog", "LogTransaction"]
 
@@ -115,12 +124,45 @@ def _check_text(name: str, value: object) -> str:
     return value
 
 
-def _normalised_json(name: str, value: object) -> tuple[dict[str, Any], str]:
+def _normalised_json(name: str, value: object) -> tuple[Any, str]:
     """Return ``value`` as read back from its canonical JSON, and that JSON."""
     if not isinstance(value, Mapping):
         raise TypeError(_MESSAGE_BAD_MAPPING.format(name=name, type=type(value).__name__))
-    text = canonical_json(value)
-    return json.loads(text), text
+    # the canonical check decodes the text anyway: its read-back is the value
+    text, decoded = canonical_json_and_value(value)
+    return decoded, text
+
+
+# Entry ids and payload salts come from os.urandom in batches: a call per entry (uuid4,
+# secrets.token_hex) lets go of the GIL twice per append, and with many writer threads
+# each such call waits for the GIL again. The bytes are the same system randomness.
+_RANDOM_BATCH = 256
+_random_chunks: deque[bytes] = deque()
+_fork_hook: list[bool] = []
+
+
+def _random16() -> bytes:
+    """16 bytes from os.urandom, never handed out twice (in this or a forked process)."""
+    try:
+        return _random_chunks.popleft()  # atomic: threads never share a chunk
+    except IndexError:
+        if not _fork_hook:
+            _fork_hook.append(True)
+            # a forked child must not reuse its parent's unused chunks
+            os.register_at_fork(after_in_child=_random_chunks.clear)
+        block = os.urandom(16 * _RANDOM_BATCH)
+        _random_chunks.extend(block[i : i + 16] for i in range(16, len(block), 16))
+        return block[:16]
+
+
+def _new_entry_id() -> str:
+    """A random (version 4) UUID, as uuid.uuid4() gives it."""
+    return str(uuid.UUID(bytes=_random16(), version=4))
+
+
+def _new_salt() -> str:
+    """The salt of a payload hash (as secrets.token_hex(16) gives it)."""
+    return _random16().hex()
 
 
 def _entry_from_row(row: LogEntryRow) -> LogEntry:
@@ -140,7 +182,11 @@ def _entry_from_row(row: LogEntryRow) -> LogEntry:
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """An entry checked and serialised, ready to be chained."""
+    """An entry checked, serialised and half hashed, ready to be chained.
+
+    Everything but seq, prev_hash, recorded_at and the end of the hash is done here,
+    before the writer lock: what is done under it, every waiting writer waits for.
+    """
 
     kind: LogKind
     use_case: str
@@ -150,6 +196,8 @@ class _Prepared:
     payload_text: str | None
     salt: str | None
     payload_hash: str | None
+    entry_id: str
+    hash_prefix: _Hash
 
 
 def _prepare(
@@ -167,9 +215,10 @@ def _prepare(
     digest_value, digest_text = _normalised_json("digest", digest)
     payload_text = salt = payload_hash = None
     if payload is not None:
-        payload_value, payload_text = _normalised_json("payload", payload)
-        salt = secrets.token_hex(_SALT_BYTES)
-        payload_hash = compute_payload_hash(payload_value, salt)
+        _, payload_text = _normalised_json("payload", payload)
+        salt = _new_salt()
+        payload_hash = payload_hash_of_text(payload_text, salt)
+    entry_id = _new_entry_id()
     return _Prepared(
         kind=log_kind,
         use_case=use_case,
@@ -179,6 +228,8 @@ def _prepare(
         payload_text=payload_text,
         salt=salt,
         payload_hash=payload_hash,
+        entry_id=entry_id,
+        hash_prefix=entry_hash_prefix(digest_text, entry_id, log_kind.value, payload_hash),
     )
 
 
@@ -626,23 +677,31 @@ class DecisionLog:
         self, prepared: _Prepared, prev_seq: int, prev_hash: str
     ) -> tuple[LogEntry, dict[str, Any], dict[str, Any] | None]:
         """``prepared`` as the entry after (``prev_seq``, ``prev_hash``), and its rows."""
+        seq = prev_seq + 1
+        recorded_at = _timestamp(self._clock())
         entry = LogEntry(
-            seq=prev_seq + 1,
-            entry_id=str(uuid.uuid4()),
+            seq=seq,
+            entry_id=prepared.entry_id,
             kind=prepared.kind,
             use_case=prepared.use_case,
             subject_id=prepared.subject_id,
-            recorded_at=_timestamp(self._clock()),
+            recorded_at=recorded_at,
             digest=prepared.digest,
             payload_hash=prepared.payload_hash,
             prev_hash=prev_hash,
-            entry_hash="",
+            entry_hash=finish_entry_hash(
+                prepared.hash_prefix,
+                prev_hash=prev_hash,
+                recorded_at=recorded_at,
+                seq=seq,
+                subject_id=prepared.subject_id,
+                use_case=prepared.use_case,
+            ),
         )
-        entry = replace(entry, entry_hash=compute_entry_hash(entry.hashed_fields()))
         entry_row = {
             "seq": entry.seq,
             "entry_id": entry.entry_id,
-            "kind": str(prepared.kind),
+            "kind": prepared.kind.value,
             "use_case": prepared.use_case,
             "subject_id": prepared.subject_id,
             "recorded_at": entry.recorded_at,
@@ -691,15 +750,7 @@ class DecisionLog:
 
     def _write_prepared(self, session: Session, prepared: _Prepared) -> LogEntry:
         """Add a checked entry and its payload row; the caller holds the writer lock."""
-        entry = self._append_locked(
-            session,
-            kind=prepared.kind,
-            use_case=prepared.use_case,
-            subject_id=prepared.subject_id,
-            digest=prepared.digest,
-            digest_text=prepared.digest_text,
-            payload_hash=prepared.payload_hash,
-        )
+        entry = self._append_locked(session, prepared)
         if prepared.payload_text is not None:
             session.add(
                 PayloadRow(
@@ -749,12 +800,7 @@ class DecisionLog:
                     }
                     self._append_locked(
                         session,
-                        kind=LogKind.ADMIN,
-                        use_case=entry.use_case,
-                        subject_id=entry_id,
-                        digest=digest,
-                        digest_text=canonical_json(digest),
-                        payload_hash=None,
+                        _prepare(LogKind.ADMIN, entry.use_case, digest, None, entry_id),
                     )
                 return StoredPayload(
                     entry_id=entry_id,
@@ -770,52 +816,17 @@ class DecisionLog:
         if is_postgres(self._engine):
             session.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
 
-    def _append_locked(
-        self,
-        session: Session,
-        *,
-        kind: LogKind,
-        use_case: str,
-        subject_id: str | None,
-        digest: dict[str, Any],
-        digest_text: str,
-        payload_hash: str | None,
-    ) -> LogEntry:
+    def _append_locked(self, session: Session, prepared: _Prepared) -> LogEntry:
         """Extend the chain from ``chain_head``; the caller holds the writer lock."""
         head = session.get(ChainHeadRow, 1)
         if head is None:
             raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
-        entry = LogEntry(
-            seq=head.seq + 1,
-            entry_id=str(uuid.uuid4()),
-            kind=kind,
-            use_case=use_case,
-            subject_id=subject_id,
-            recorded_at=_timestamp(self._clock()),
-            digest=digest,
-            payload_hash=payload_hash,
-            prev_hash=head.entry_hash,
-            entry_hash="",
-        )
-        entry_hash = compute_entry_hash(entry.hashed_fields())
-        session.add(
-            LogEntryRow(
-                seq=entry.seq,
-                entry_id=entry.entry_id,
-                kind=str(kind),
-                use_case=use_case,
-                subject_id=subject_id,
-                recorded_at=entry.recorded_at,
-                digest=digest_text,
-                payload_hash=payload_hash,
-                prev_hash=entry.prev_hash,
-                entry_hash=entry_hash,
-            )
-        )
+        entry, entry_row, _ = self._chained(prepared, head.seq, head.entry_hash)
+        session.add(LogEntryRow(**entry_row))
         session.flush()
         head.seq = entry.seq
-        head.entry_hash = entry_hash
-        return replace(entry, entry_hash=entry_hash)
+        head.entry_hash = entry.entry_hash
+        return entry
 
     def _write_error(self, action: str, error: SQLAlchemyError) -> LogWriteError:
         return LogWriteError(

@@ -21,7 +21,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.canonical import CanonicalJSONError, canonical_hash, canonical_json, sha256_hex
+from models.canonical import (
+    CanonicalJSONError,
+    canonical_hash,
+    canonical_json,
+    canonical_json_and_value,
+    canonical_scalar,
+    sha256_hex,
+)
 
 # -- the reference: models/canonical.py before the fast path (commit a5e4071) --------------
 
@@ -177,3 +184,19 @@ def test_known_refusals_are_still_refused_with_the_same_message(value: Any) -> N
 def test_values_the_reference_accepted_through_subclasses_still_write_the_same() -> None:
     value = {"f": np.float64(0.1), "level": Level.HIGH, "t": (1, [2.5, "é"]), "big": 2**70}
     assert canonical_json(value) == reference_canonical_json(value)
+
+
+@settings(max_examples=600, deadline=None)
+@given(any_values)
+def test_the_text_and_value_form_gives_the_reference_text_and_its_read_back(value: Any) -> None:
+    expected = outcome(reference_canonical_json, value)
+    got = outcome(lambda v: canonical_json_and_value(v)[0], value)
+    assert got == expected
+    if expected[0] == "text":
+        assert canonical_json_and_value(value)[1] == json.loads(expected[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text() | st.integers() | st.none())
+def test_a_scalar_is_written_as_the_reference_writes_it(value: str | int | None) -> None:
+    assert canonical_scalar(value) == reference_canonical_json(value)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import secrets
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from serving.ledger import (
     NewEntry,
     compute_entry_hash,
     compute_payload_hash,
+    store,
 )
 from serving.ledger.schema import LogEntryRow, PayloadRow
 from serving.ledger.store import (
@@ -222,11 +222,11 @@ def test_something_other_than_a_sequence_is_refused_with_its_type(log: DecisionL
 
 
 def _same_ids_and_salts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """From now on uuid4 gives 1, 2, 3, … and the payload salts are "s1", "s2", …"""
-    ids = (uuid.UUID(int=i, version=4) for i in range(1, 1000))
+    """From now on entry ids are the UUIDs 1, 2, 3, … and the payload salts "s1", "s2", …"""
+    ids = (str(uuid.UUID(int=i, version=4)) for i in range(1, 1000))
     salts = (f"s{i}" for i in range(1, 1000))
-    monkeypatch.setattr(uuid, "uuid4", lambda: next(ids))
-    monkeypatch.setattr(secrets, "token_hex", lambda n=None: next(salts))
+    monkeypatch.setattr(store, "_new_entry_id", lambda: next(ids))
+    monkeypatch.setattr(store, "_new_salt", lambda: next(salts))
 
 
 def test_append_many_gives_the_hashes_of_the_same_entries_appended_one_by_one(
