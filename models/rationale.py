@@ -417,13 +417,22 @@ class RationaleBuilder:
         model (never from the contributions), so the additivity error is a real check.
         """
         X = np.asarray(x, dtype=np.float64).reshape(1, -1)
-        self._check_width(X)
-        phi, base = self.model.contributions(X)
-        lo = float(self.model.log_odds(X)[0]) if log_odds is None else float(log_odds)
-        return self._build(X[0], phi[0], float(base[0]), lo, bool(adverse))
+        return self.explain_batch(X, [adverse], log_odds=None if log_odds is None else [log_odds])[
+            0
+        ]
 
-    def explain_batch(self, X: np.ndarray, adverse: np.ndarray | Sequence[bool]) -> list[Rationale]:
-        """Rationales for many encoded rows, with one contributions call for the batch."""
+    def explain_batch(
+        self,
+        X: np.ndarray,
+        adverse: np.ndarray | Sequence[bool],
+        *,
+        log_odds: np.ndarray | Sequence[float] | None = None,
+    ) -> list[Rationale]:
+        """Rationales for many encoded rows, with one contributions call for the batch.
+
+        ``log_odds``: the model's log-odds of the rows, when the caller has them (as
+        :meth:`explain`); each row's rationale is the same as :meth:`explain` gives it.
+        """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D encoded matrix (got shape {X.shape})")
@@ -431,10 +440,12 @@ class RationaleBuilder:
         flags = np.asarray(adverse, dtype=bool).reshape(-1)
         if flags.shape[0] != X.shape[0]:
             raise ValueError(f"adverse has {flags.shape[0]} flags for {X.shape[0]} rows")
+        if log_odds is not None and len(log_odds) != X.shape[0]:
+            raise ValueError(f"log_odds has {len(log_odds)} values for {X.shape[0]} rows")
         if X.shape[0] == 0:
             return []
         phi, base = self.model.contributions(X)
-        lo = self.model.log_odds(X)
+        lo = self.model.log_odds(X) if log_odds is None else log_odds
         return [
             self._build(X[i], phi[i], float(base[i]), float(lo[i]), bool(flags[i]))
             for i in range(X.shape[0])

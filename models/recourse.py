@@ -40,14 +40,15 @@ dropped. Finally the counterfactual is re-scored by the same model and judged.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from models.decision_model import DecisionModel
+from models.estimators import MonotoneGBM
 from models.rationale import RationaleBuilder
 from models.spec import DecisionSpec, Feature
 
@@ -88,6 +89,12 @@ class Verdict(_Frozen):
 
 Judge = Callable[[np.ndarray], Sequence[Verdict]]
 """Re-decides encoded rows exactly like real requests: one :class:`Verdict` per row."""
+
+# A search asks for model scores or verdicts of encoded rows by yielding
+# ("score" | "judge", rows) and is sent the answer; the driver (:func:`_drive`) answers
+# the questions of many searches with one model call and one judge call per step.
+_Ask = tuple[Literal["score", "judge"], np.ndarray]
+_Steps = Generator[_Ask, Any, "Recourse"]
 
 
 class Change(_Frozen):
@@ -204,9 +211,104 @@ class RecourseBuilder:
         ``judge`` re-decides candidate rows like real requests (see :data:`Judge`);
         pass it whenever the caller can, so the answer says what would really happen.
         """
+        return self.find_many([x], target_score=target_score, max_changes=max_changes, judge=judge)[
+            0
+        ]
+
+    def find_many(
+        self,
+        xs: Sequence[np.ndarray],
+        *,
+        target_score: float,
+        max_changes: int = 3,
+        judge: Judge | None = None,
+        scores: Sequence[float] | None = None,
+    ) -> list[Recourse]:
+        """:meth:`find` for many encoded rows, searched side by side.
+
+        Each search is the same as alone (each row's candidates are scored and
+        judged row by row, the model and the judge see each row independently);
+        only the calls are shared: every step, the rows all searches ask about go
+        to the model in one call and to the judge in one call. ``scores`` may be
+        the rows' scores the caller already has (``model.score`` of each row), so
+        they are not computed again.
+        """
         if max_changes < 1:
             raise ValueError(f"max_changes must be at least 1; got {max_changes} instead")
-        return _Search(self.model, self._space, target_score, judge).run(x, max_changes)
+        if scores is not None and len(scores) != len(xs):
+            raise ValueError(f"scores has {len(scores)} values for {len(xs)} rows")
+        search = _Search(self.model, self._space, target_score, judge)
+        return _drive(
+            self.model,
+            judge,
+            [
+                search.run(x, max_changes, None if scores is None else float(scores[i]))
+                for i, x in enumerate(xs)
+            ],
+        )
+
+
+def scores_rows_alone(model: DecisionModel) -> bool:
+    """Whether ``model`` scores every row of a matrix independently of the other rows.
+
+    LightGBM predicts row by row, so stacking rows of many requests changes no bit.
+    A linear model's matrix product does not: BLAS sums a row's terms in an order that
+    depends on the matrix's shape, so a row's log-odds can differ in the last bit
+    between a batch and a request alone; such a model is called per request instead.
+    """
+    return isinstance(getattr(model, "estimator", None), MonotoneGBM)
+
+
+def _drive(model: DecisionModel, judge: Judge | None, searches: list[_Steps]) -> list[Recourse]:
+    """Run searches side by side, answering each step's questions with shared calls.
+
+    For a model that does not score rows alone (:func:`scores_rows_alone`) each search's
+    question is answered by its own call, exactly as a search alone would be.
+    """
+    shared = scores_rows_alone(model)
+    results: list[Recourse | None] = [None] * len(searches)
+    asked: dict[int, _Ask] = {}
+
+    def advance(i: int, answer: Any) -> None:
+        try:
+            asked[i] = searches[i].send(answer)
+        except StopIteration as done:
+            results[i] = done.value
+
+    for i in range(len(searches)):
+        advance(i, None)
+    while asked:
+        answers: dict[int, Any] = {}
+        for kind in ("score", "judge"):
+            askers = [i for i, (k, _) in asked.items() if k == kind]
+            for who in [askers] if shared else [[i] for i in askers]:
+                if who:
+                    answers.update(_answer(model, judge, kind, who, [asked[i][1] for i in who]))
+        asked.clear()
+        for i, answer in answers.items():
+            advance(i, answer)
+    assert all(r is not None for r in results)
+    return [r for r in results if r is not None]
+
+
+def _answer(
+    model: DecisionModel, judge: Judge | None, kind: str, who: list[int], rows: list[np.ndarray]
+) -> dict[int, Any]:
+    """One call for the questions of searches ``who`` (their ``rows``), split back per search."""
+    stacked = np.concatenate(rows) if len(rows) > 1 else rows[0]
+    if kind == "score":
+        got: Any = np.asarray(model.score(stacked), dtype=np.float64)
+    else:
+        assert judge is not None
+        got = list(judge(stacked))
+        if len(got) != stacked.shape[0]:
+            raise ValueError(_MESSAGE_JUDGE_LENGTH.format(n=stacked.shape[0], got=len(got)))
+    answers: dict[int, Any] = {}
+    at = 0
+    for i, r in zip(who, rows, strict=True):
+        answers[i] = got[at : at + r.shape[0]]
+        at += r.shape[0]
+    return answers
 
 
 def _build_space(model: DecisionModel, spec: DecisionSpec | None = None) -> tuple[_Actionable, ...]:
@@ -334,39 +436,45 @@ class _Search:
         ood = self.model.ood
         return np.ones(rows.shape[0], dtype=bool) if ood is None else ood.inside(rows)
 
-    def verdicts(self, rows: np.ndarray) -> list[Verdict]:
+    def verdicts(self, rows: np.ndarray) -> Generator[_Ask, Any, list[Verdict]]:
         assert self.judge is not None
-        out = list(self.judge(rows))
-        if len(out) != rows.shape[0]:
-            raise ValueError(_MESSAGE_JUDGE_LENGTH.format(n=rows.shape[0], got=len(out)))
+        out: list[Verdict] = yield ("judge", rows)
+        return out
+
+    def score(self, rows: np.ndarray) -> Generator[_Ask, Any, np.ndarray]:
+        out: np.ndarray = yield ("score", rows)
         return out
 
     def reaching(
         self, rows: np.ndarray, scores: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, dict[int, Verdict]]:
+    ) -> Generator[_Ask, Any, tuple[np.ndarray, np.ndarray, dict[int, Verdict]]]:
         """Which rows reach the goal, which reach the score but are blocked, and the verdicts."""
         reach = scores >= self.target
         if self.judge is None or not reach.any():
             return reach, np.zeros_like(reach), {}
         idx = np.flatnonzero(reach)
-        judged = dict(zip(idx.tolist(), self.verdicts(rows[idx]), strict=True))
+        judged = dict(zip(idx.tolist(), (yield from self.verdicts(rows[idx])), strict=True))
         ok = np.zeros_like(reach)
         ok[[i for i, v in judged.items() if v.outcome == "approved"]] = True
         return ok, reach & ~ok, judged
 
     # -- the search ----------------------------------------------------------------
-    def run(self, x: np.ndarray, max_changes: int) -> Recourse:
+    def run(self, x: np.ndarray, max_changes: int, original: float | None = None) -> _Steps:
+        """One search (a generator: see :func:`_drive`); ``original`` is the row's score."""
         model = self.model
         x0 = np.asarray(x, dtype=np.float64).reshape(-1).copy()
         if x0.size != len(model.feature_names):
             raise ValueError(
                 f"encoded row must have {len(model.feature_names)} columns; got {x0.size} instead"
             )
-        original = float(model.score(x0[None, :])[0])
+        if original is None:
+            original = float((yield from self.score(x0[None, :]))[0])
         if original >= self.target:
-            verdict = self.verdicts(x0[None, :])[0] if self.judge is not None else None
+            verdict = (yield from self.verdicts(x0[None, :]))[0] if self.judge is not None else None
             if verdict is None or verdict.outcome == "approved":
-                return self._answer(x0, _Attempt(x0, original, verdict), original, None)
+                return (
+                    yield from self._answer(x0, _Attempt(x0, original, verdict), original, None)
+                )
 
         cur = _Attempt(x0.copy(), original, None)
         blocked: _Attempt | None = None  # reaches the score, but a rule refers it
@@ -376,8 +484,8 @@ class _Search:
             cand, owner, sizes = self._candidates(cur.row, changed)
             if cand.shape[0] == 0:
                 break
-            scores = np.asarray(model.score(cand), dtype=np.float64)
-            ok, stopped, judged = self.reaching(cand, scores)
+            scores = yield from self.score(cand)
+            ok, stopped, judged = yield from self.reaching(cand, scores)
             if stopped.any():
                 k = int(np.flatnonzero(stopped)[np.argmax(scores[stopped])])
                 if blocked is None or scores[k] > blocked.score:
@@ -399,12 +507,12 @@ class _Search:
 
         if reached:
             for i in changed:
-                cur = self._shrink(self.space[i], x0, cur)
-            return self._answer(x0, cur, original, None)
+                cur = yield from self._shrink(self.space[i], x0, cur)
+            return (yield from self._answer(x0, cur, original, None))
         best_attempt = cur if changed else None
         if blocked is not None and (best_attempt is None or blocked.score >= best_attempt.score):
             best_attempt = blocked
-        return self._answer(x0, None, original, best_attempt)
+        return (yield from self._answer(x0, None, original, best_attempt))
 
     def _candidates(
         self, row: np.ndarray, changed: list[int]
@@ -431,7 +539,9 @@ class _Search:
         keep = self.inside(cand)
         return cand[keep], owner[keep], sizes_all[keep]
 
-    def _shrink(self, a: _Actionable, x0: np.ndarray, cur: _Attempt) -> _Attempt:
+    def _shrink(
+        self, a: _Actionable, x0: np.ndarray, cur: _Attempt
+    ) -> Generator[_Ask, Any, _Attempt]:
         """Move feature ``a`` back toward its original value while the approval still holds."""
         start, end = float(x0[a.j]), float(cur.row[a.j])
         if a.categorical:
@@ -451,9 +561,9 @@ class _Search:
                 idx = np.unique(np.linspace(lo_i, hi_i - 1, SHRINK_BATCH).round().astype(int))
             cand = np.repeat(cur.row[None, :], idx.size, axis=0)
             cand[:, a.j] = path[idx]
-            scores = np.asarray(self.model.score(cand), dtype=np.float64)
+            scores = (yield from self.score(cand)).copy()
             scores[~self.inside(cand)] = -np.inf  # never step outside the training support
-            ok, _, judged = self.reaching(cand, scores)
+            ok, _, judged = yield from self.reaching(cand, scores)
             hits = np.flatnonzero(ok)
             if not hits.size:
                 break
@@ -465,10 +575,10 @@ class _Search:
         return best
 
     # -- the answer ----------------------------------------------------------------
-    def _final(self, row: np.ndarray) -> tuple[float, Verdict | None]:
+    def _final(self, row: np.ndarray) -> Generator[_Ask, Any, tuple[float, Verdict | None]]:
         """The proof: re-score the row with the same model and re-decide it with the judge."""
-        score = float(self.model.score(row[None, :])[0])
-        verdict = self.verdicts(row[None, :])[0] if self.judge is not None else None
+        score = float((yield from self.score(row[None, :]))[0])
+        verdict = (yield from self.verdicts(row[None, :]))[0] if self.judge is not None else None
         return score, verdict
 
     def _answer(
@@ -477,11 +587,11 @@ class _Search:
         found_at: _Attempt | None,
         original: float,
         best_attempt: _Attempt | None,
-    ) -> Recourse:
+    ) -> _Steps:
         judged = self.judge is not None
         target = self.target
         if found_at is not None:
-            score, verdict = self._final(found_at.row)
+            score, verdict = yield from self._final(found_at.row)
             changes = _changes(self.space, x0, found_at.row)
             # a changed row must lie inside the support (true by construction; checked
             # because it is cheap); the unchanged row is what the person asked about
@@ -506,7 +616,7 @@ class _Search:
         verdict = None
         if best_attempt is not None:
             attempt = _changes(self.space, x0, best_attempt.row)
-            attempt_score, verdict = self._final(best_attempt.row)
+            attempt_score, verdict = yield from self._final(best_attempt.row)
         return Recourse(
             found=False,
             re_decided=judged,

@@ -1,7 +1,8 @@
 """One chunk of a batch: decided row by row as ``POST /decide`` decides, recorded at once.
 
-Each row goes through :func:`serving.decisions.prepare.prepare_decision` (the one
-way a decision is built), with ids derived from the run and the row number, so
+The chunk's rows go through :func:`serving.decisions.prepare.prepare_decisions`
+together (the one way a decision is built; each row gets what it would get alone
+through ``POST /decide``), with ids derived from the run and the row number, so
 running a chunk again finds its decisions instead of making new ones. The chunk's
 decisions, their review cases and a ``batch_chunk`` marker entry are written in
 one ledger transaction: the chunk is recorded whole or not at all, and the marker
@@ -27,20 +28,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from serving.access import Principal
 from serving.batch.errors import BatchError
 from serving.batch.rows import requests_of
-from serving.decisions.prepare import PreparedDecision, prepare_decision
+from serving.decisions.prepare import PreparedDecision, prepare_decisions
 from serving.decisions.record import DecisionRecord
 from serving.decisions.schema import SwitchRow
 from serving.decisions.served import ServedModel
 from serving.decisions.switches import StopSwitches
 from serving.decisions.validation import DecideRequest, InvalidFeatures
-from serving.ledger import DecisionLog, LogEntry, LogKind
+from serving.ledger import DecisionLog, LogEntry, LogKind, NewEntry
 from serving.ledger.receipts import pending_receipt
-from serving.review import open_referral_case
+from serving.ledger.times import parse, stamp
+from serving.review.schema import CaseRow
 
 __all__ = [
     "REJECTS_DIR",
@@ -48,6 +50,7 @@ __all__ = [
     "ChunkJob",
     "ChunkResult",
     "case_id_of",
+    "case_row",
     "chunk_subject",
     "decision_id_of",
     "process_chunk",
@@ -167,27 +170,34 @@ def _prepare_rows(
     skip: set[int] | None = None,
 ) -> tuple[list[tuple[int, PreparedDecision, str | None]], list[dict[str, Any]]]:
     principal = Principal.local(job.requested_by, role="application")
-    prepared: list[tuple[int, PreparedDecision, str | None]] = []
     rejects: list[dict[str, Any]] = []
+    valid: list[tuple[int, DecideRequest]] = []
     for offset, body in enumerate(bodies):
         row = first_row + offset
         if skip is not None and row in skip:
             continue
         try:
-            request = DecideRequest.model_validate(body)
-            decision = prepare_decision(
-                served,
-                request,
-                principal,
-                stopped=stopped,
-                now=now,
-                decision_id=decision_id_of(job.run_id, row),
-                case_id=case_id_of(job.run_id, row),
-            )
-        except (ValidationError, InvalidFeatures) as exc:
+            valid.append((row, DecideRequest.model_validate(body)))
+        except ValidationError as exc:
             rejects.extend(_rejection(row, exc))
-            continue
-        prepared.append((row, decision, request.application_ref))
+    # the chunk's rows are decided together, each exactly as alone (prepare_decisions)
+    decisions = prepare_decisions(
+        served,
+        [request for _, request in valid],
+        principal,
+        stopped=stopped,
+        now=now,
+        decision_ids=[decision_id_of(job.run_id, row) for row, _ in valid],
+        case_ids=[case_id_of(job.run_id, row) for row, _ in valid],
+    )
+    prepared: list[tuple[int, PreparedDecision, str | None]] = []
+    for (row, request), decision in zip(valid, decisions, strict=True):
+        if isinstance(decision, InvalidFeatures):
+            rejects.extend(_rejection(row, decision))
+        else:
+            prepared.append((row, decision, request.application_ref))
+    # rejects in row order, as when each row was validated and decided in turn
+    rejects.sort(key=lambda r: r["row"])
     return prepared, rejects
 
 
@@ -212,17 +222,25 @@ def _record(
         )
         if now_stopped != stopped:
             raise _SwitchMoved(now_stopped)
-        for row, p, ref in prepared:
-            entry = tx.append(
-                LogKind.DECISION,
-                job.use_case,
-                p.record.model_dump(mode="json"),
-                payload=p.personal.model_dump(mode="json"),
-                subject_id=p.record.decision_id,
-            )
-            if p.case is not None:
-                open_referral_case(tx.session, p.record)
-            decided.append(_Decided(row, p.record, p.personal.recourse, ref, entry))
+        entries = tx.append_many(
+            [
+                NewEntry(
+                    LogKind.DECISION,
+                    job.use_case,
+                    p.record.model_dump(mode="json"),
+                    payload=p.personal.model_dump(mode="json"),
+                    subject_id=p.record.decision_id,
+                )
+                for _, p, _ in prepared
+            ]
+        )
+        cases = [case_row(p.record) for _, p, _ in prepared if p.case is not None]
+        if cases:  # one multi-row insert, in the decisions' transaction
+            tx.session.execute(insert(CaseRow), cases)
+        decided.extend(
+            _Decided(row, p.record, p.personal.recourse, ref, entry)
+            for (row, p, ref), entry in zip(prepared, entries, strict=True)
+        )
         tx.append(
             LogKind.ADMIN,
             job.use_case,
@@ -240,6 +258,26 @@ def _record(
             subject_id=chunk_subject(job.run_id, chunk),
         )
     return decided
+
+
+def case_row(record: DecisionRecord) -> dict[str, Any]:
+    """The review case a referred record opens, as :func:`serving.review.open_referral_case`
+    would add it (a test holds them equal), for one insert of the chunk's cases."""
+    if record.case is None:
+        raise ValueError(f"decision {record.decision_id!r} is not referred: it opens no case")
+    return {
+        "case_id": record.case.case_id,
+        "decision_id": record.decision_id,
+        "use_case": record.use_case,
+        "kind": "referral",
+        "appeal_of": None,
+        "status": "open",
+        "created_at": stamp(parse(record.decided_at)),
+        "deadline": stamp(parse(record.case.deadline)),
+        "referral_rules": json.dumps([r.rule for r in record.referral_reasons]),
+        "model_recommendation": record.recommendation,
+        "excluded": json.dumps([]),
+    }
 
 
 def _from_ledger(

@@ -6,10 +6,17 @@ the policy (thresholds and every referral rule) and the exact rationale.
 Replaying a logged decision runs the same function with the recorded inputs, and
 recourse re-decides each counterfactual with :func:`judge`, the same checks
 applied to encoded rows.
+
+Batch runs decide many rows with :func:`evaluate_many` and :func:`find_recourse_many`,
+and a single request is the batch of one, so there is one way a decision is made.
+Batching shares the calls (one encode, one model call, one contributions call, one
+out-of-distribution pass) but every row's numbers are computed independently of
+the other rows, so a row gets the same result alone or in a batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +25,19 @@ from scipy.special import expit
 
 from models.policy import PolicyResult, apply_policy
 from models.rationale import Rationale
-from models.recourse import Recourse, Verdict
+from models.recourse import Recourse, Verdict, scores_rows_alone
 from serving.decisions.served import ServedModel
-from serving.decisions.validation import check_features
+from serving.decisions.validation import InvalidFeatures, check_features
 
-__all__ = ["Evaluation", "decode_row", "evaluate", "find_recourse", "judge"]
+__all__ = [
+    "Evaluation",
+    "decode_row",
+    "evaluate",
+    "evaluate_many",
+    "find_recourse",
+    "find_recourse_many",
+    "judge",
+]
 
 
 @dataclass(frozen=True)
@@ -42,18 +57,76 @@ def evaluate(
     served: ServedModel, raw_features: dict[str, Any], *, consent: bool, stopped: bool
 ) -> Evaluation:
     """Validate, encode, score, apply the policy and explain one person's features."""
+    (ev,) = evaluate_many(served, [raw_features], consent=[consent], stopped=stopped)
+    if isinstance(ev, InvalidFeatures):
+        raise ev
+    return ev
+
+
+def _out_of_distribution(served: ServedModel, X: np.ndarray) -> list[list[str]]:
+    ood = served.model.ood
+    return [[] for _ in range(X.shape[0])] if ood is None else ood.check_many(X)
+
+
+# a row's place in the answer until its evaluation is made
+_PENDING: Any = None
+
+
+def evaluate_many(
+    served: ServedModel,
+    rows: Sequence[dict[str, Any]],
+    *,
+    consent: Sequence[bool],
+    stopped: bool,
+) -> list[Evaluation | InvalidFeatures]:
+    """:func:`evaluate` for many rows: per row its evaluation, or why its features are invalid.
+
+    ``consent[i]`` is row ``i``'s ``automated_decision_consent``.
+    """
     spec, model = served.spec, served.model
     assert spec.policy is not None
-    features = check_features(spec, raw_features)
-    x = model.encode_records([features])
-    log_odds = float(model.log_odds(x)[0])
-    score = float(expit(log_odds))  # exactly as DecisionModel.score, so replay matches
-    ood = model.out_of_distribution(x)
-    result = apply_policy(
-        spec.policy, score, features, out_of_distribution=ood, consent=consent, stopped=stopped
-    )
-    rationale = served.builder.explain(x, adverse=result.adverse, log_odds=log_odds)
-    return Evaluation(features, x, log_odds, score, ood, result, rationale)
+    if len(consent) != len(rows):
+        raise ValueError(f"consent has {len(consent)} values for {len(rows)} rows")
+    out: list[Evaluation | InvalidFeatures] = []
+    valid: list[int] = []
+    clean: list[dict[str, Any]] = []
+    for i, raw in enumerate(rows):
+        try:
+            clean.append(check_features(spec, raw))
+        except InvalidFeatures as exc:
+            out.append(exc)
+            continue
+        out.append(_PENDING)
+        valid.append(i)
+    if not valid:
+        return out
+    X = model.encode_records(clean)
+    if scores_rows_alone(model):
+        log_odds = model.log_odds(X).tolist()
+    else:  # each row alone, as a single request computes it (bit for bit)
+        log_odds = [float(model.log_odds(X[k : k + 1])[0]) for k in range(X.shape[0])]
+    ood = _out_of_distribution(served, X)
+    scores: list[float] = []
+    results: list[PolicyResult] = []
+    for k, i in enumerate(valid):
+        score = float(expit(log_odds[k]))  # exactly as DecisionModel.score, so replay matches
+        scores.append(score)
+        results.append(
+            apply_policy(
+                spec.policy,
+                score,
+                clean[k],
+                out_of_distribution=ood[k],
+                consent=consent[i],
+                stopped=stopped,
+            )
+        )
+    rationales = served.builder.explain_batch(X, [r.adverse for r in results], log_odds=log_odds)
+    for k, i in enumerate(valid):
+        out[i] = Evaluation(
+            clean[k], X[k : k + 1], log_odds[k], scores[k], ood[k], results[k], rationales[k]
+        )
+    return out
 
 
 def decode_row(served: ServedModel, x: np.ndarray) -> dict[str, Any]:
@@ -71,13 +144,22 @@ def decode_row(served: ServedModel, x: np.ndarray) -> dict[str, Any]:
 
 
 def judge(
-    served: ServedModel, X: np.ndarray, *, consent: bool, stopped: bool
+    served: ServedModel,
+    X: np.ndarray,
+    *,
+    consent: bool | Sequence[bool],
+    stopped: bool,
 ) -> list[PolicyResult]:
-    """The policy result each encoded row would get as a real request (same checks, no record)."""
+    """The policy result each encoded row would get as a real request (same checks, no record).
+
+    ``consent``: one value for every row, or one per row.
+    """
     spec, model = served.spec, served.model
     assert spec.policy is not None
     rows = np.atleast_2d(np.asarray(X, dtype=np.float64))
     scores = np.asarray(model.score(rows), dtype=np.float64)
+    ood = _out_of_distribution(served, rows)
+    each = [consent] * rows.shape[0] if isinstance(consent, bool) else list(consent)
     results = []
     for i in range(rows.shape[0]):
         features = check_features(spec, decode_row(served, rows[i]))
@@ -86,8 +168,8 @@ def judge(
                 spec.policy,
                 float(scores[i]),
                 features,
-                out_of_distribution=model.out_of_distribution(rows[i : i + 1]),
-                consent=consent,
+                out_of_distribution=ood[i],
+                consent=each[i],
                 stopped=stopped,
             )
         )
@@ -102,14 +184,37 @@ def find_recourse(
     Every counterfactual is judged as a real request would be (:func:`judge`), so the
     recourse never promises an approval a referral rule would stop.
     """
-    if not ev.policy.adverse:
-        return None
+    return find_recourse_many(served, [ev], consent=[consent], stopped=stopped)[0]
+
+
+def find_recourse_many(
+    served: ServedModel, evs: Sequence[Evaluation], *, consent: Sequence[bool], stopped: bool
+) -> list[Recourse | None]:
+    """:func:`find_recourse` for many evaluations, the searches side by side.
+
+    The searches share their model and judge calls (see
+    :meth:`models.recourse.RecourseBuilder.find_many`); each row is judged with its
+    own consent, so the rows are grouped by it.
+    """
     assert served.spec.policy is not None
+    out: list[Recourse | None] = [None] * len(evs)
+    for given in (True, False):
+        idx = [i for i, ev in enumerate(evs) if ev.policy.adverse and bool(consent[i]) == given]
+        if not idx:
+            continue
 
-    def as_verdicts(rows: np.ndarray) -> list[Verdict]:
-        return [
-            Verdict(outcome=r.outcome, reasons=tuple(f.detail for f in r.referral_reasons))
-            for r in judge(served, rows, consent=consent, stopped=stopped)
-        ]
+        def as_verdicts(rows: np.ndarray, given: bool = given) -> list[Verdict]:
+            return [
+                Verdict(outcome=r.outcome, reasons=tuple(f.detail for f in r.referral_reasons))
+                for r in judge(served, rows, consent=given, stopped=stopped)
+            ]
 
-    return served.recourse.find(ev.x, target_score=served.spec.policy.approve_at, judge=as_verdicts)
+        found = served.recourse.find_many(
+            [evs[i].x for i in idx],
+            target_score=served.spec.policy.approve_at,
+            judge=as_verdicts,
+            scores=[evs[i].score for i in idx],
+        )
+        for i, r in zip(idx, found, strict=True):
+            out[i] = r
+    return out

@@ -10,17 +10,19 @@ is appended.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from models.recourse import Recourse
 from serving.access import Principal
-from serving.decisions.evaluate import evaluate, find_recourse
+from serving.decisions.evaluate import Evaluation, evaluate_many, find_recourse_many
 from serving.decisions.record import CaseRef, DecisionRecord, PersonalData, RecordedRationale
 from serving.decisions.served import ServedModel
-from serving.decisions.validation import DecideRequest
+from serving.decisions.validation import DecideRequest, InvalidFeatures
 
-__all__ = ["PreparedDecision", "prepare_decision"]
+__all__ = ["PreparedDecision", "prepare_decision", "prepare_decisions"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class PreparedDecision:
     personal: PersonalData
     case: CaseRef | None
     rationale: dict[str, Any]  # the rationale as JSON, with the feature values
+
+
+_UNSET: Any = None
 
 
 def prepare_decision(
@@ -46,14 +51,76 @@ def prepare_decision(
     """Score, apply the policy, explain, find recourse and build the record (nothing written).
 
     ``request.features`` are validated by :func:`evaluate`; an invalid value raises
-    :class:`~serving.decisions.validation.FeatureValidationError`.
+    :class:`~serving.decisions.validation.InvalidFeatures`. It is
+    :func:`prepare_decisions` of one request: a decision is built one way only.
     """
+    (prepared,) = prepare_decisions(
+        served,
+        [request],
+        principal,
+        stopped=stopped,
+        now=now,
+        decision_ids=[decision_id],
+        case_ids=[case_id],
+    )
+    if isinstance(prepared, InvalidFeatures):
+        raise prepared
+    return prepared
+
+
+def prepare_decisions(
+    served: ServedModel,
+    requests: Sequence[DecideRequest],
+    principal: Principal,
+    *,
+    stopped: bool,
+    now: datetime,
+    decision_ids: Sequence[str | None] | None = None,
+    case_ids: Sequence[str | None] | None = None,
+) -> list[PreparedDecision | InvalidFeatures]:
+    """:func:`prepare_decision` for many requests: per request its decision, or why its
+    features are invalid. The rows are evaluated together (shared model calls, see
+    :func:`serving.decisions.evaluate.evaluate_many`), each exactly as it would be alone.
+    """
+    n = len(requests)
+    ids = list(decision_ids) if decision_ids is not None else [None] * n
+    cases = list(case_ids) if case_ids is not None else [None] * n
+    if len(ids) != n or len(cases) != n:
+        raise ValueError(
+            f"{n} requests need {n} decision and case ids; got {len(ids)} and {len(cases)}"
+        )
+    consent = [r.automated_decision_consent for r in requests]
+    evaluated = evaluate_many(
+        served, [r.features for r in requests], consent=consent, stopped=stopped
+    )
+    valid = [i for i, ev in enumerate(evaluated) if isinstance(ev, Evaluation)]
+    evs = [ev for ev in evaluated if isinstance(ev, Evaluation)]
+    recourses = find_recourse_many(
+        served, evs, consent=[consent[i] for i in valid], stopped=stopped
+    )
+    # invalid rows keep their error in place; the others get their decision
+    out: list[PreparedDecision | InvalidFeatures] = [
+        ev if isinstance(ev, InvalidFeatures) else _UNSET for ev in evaluated
+    ]
+    for i, ev, recourse in zip(valid, evs, recourses, strict=True):
+        out[i] = _build(served, requests[i], principal, ev, recourse, now, ids[i], cases[i])
+    return out
+
+
+def _build(
+    served: ServedModel,
+    request: DecideRequest,
+    principal: Principal,
+    ev: Evaluation,
+    recourse: Recourse | None,
+    now: datetime,
+    decision_id: str | None,
+    case_id: str | None,
+) -> PreparedDecision:
     spec = served.spec
     assert spec.policy is not None
     consent = request.automated_decision_consent
-    ev = evaluate(served, request.features, consent=consent, stopped=stopped)
     result = ev.policy
-    recourse = find_recourse(served, ev, consent=consent, stopped=stopped)
     decision_id = decision_id or uuid.uuid4().hex
     case = None
     if result.outcome == "referred":
