@@ -122,11 +122,17 @@ def _bool_column(
     known = values.notna().to_numpy()
     present = values[known]
     bad = ~present.isin([True, False])
-    if bool(bad.any()) or (not missing and not known.all()):
-        shown = present[bad].head(3).tolist() if bool(bad.any()) else ["<missing>"]
+    if bool(bad.any()):
+        shown = sorted({repr(v) for v in present[bad].head(50)})[:5]
         extra = " or missing" if missing else ""
         raise MonitoringInputError(
-            f"column {column!r} must hold True or False{extra} (got {shown!r})"
+            f"column {column!r} must hold True or False{extra}"
+            f" (got {', '.join(shown)} in {int(bad.sum())} rows)"
+        )
+    if not missing and not known.all():
+        raise MonitoringInputError(
+            f"column {column!r} must hold True or False, never missing"
+            f" (got {int((~known).sum())} missing values)"
         )
     out = np.zeros(len(values), dtype=np.bool_)
     out[known] = present.astype(bool).to_numpy()
