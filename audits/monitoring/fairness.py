@@ -42,10 +42,9 @@ from audits.monitoring.frames import (
     OUTCOME,
     MonitoringInputError,
     Window,
-    check_decisions,
     window_codes,
 )
-from audits.monitoring.grouping import Figure, figure, known_groups
+from audits.monitoring.grouping import Figure, Prepared, figure, known_groups, prepare
 from models.spec import WindowKind
 
 LIVE_OUTCOMES = ("approved", "referred", "declined")
@@ -115,6 +114,7 @@ def live_fairness(
     n_boot: int = 200,
     confidence: float = 0.95,
     seed: int = 0,
+    prepared: Prepared | None = None,
 ) -> tuple[list[LiveGroupRow], list[LiveSummary]]:
     """Automated approval, referral and decline rates by group per window, with intervals.
 
@@ -134,20 +134,22 @@ def live_fairness(
     seed : int
         Window ``w``, attribute ``a`` and outcome ``o`` draw from
         ``np.random.default_rng([seed, w, a, o])``.
+    prepared : Prepared, optional
+        :func:`audits.monitoring.grouping.prepare` of the same arguments, when the
+        caller has it already (the report does).
 
     Returns
     -------
     (list of LiveGroupRow, list of LiveSummary)
     """
-    check_decisions(decisions)
     if (
         isinstance(min_group_size, bool)
         or not isinstance(min_group_size, int)
         or min_group_size < 1
     ):
         raise MonitoringInputError(f"'min_group_size' must be an int >= 1 (got {min_group_size!r})")
-    codes, windows = window_codes(decisions[DECIDED_AT], window)
-    groups = known_groups(decisions, attributes)
+    ready = prepared or prepare(decisions, attributes, window)
+    codes, windows, groups = ready.window_of, ready.windows, ready.groups
     if groups is None or not groups.partitions:
         return [], []
     known = groups.rows

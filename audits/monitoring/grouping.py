@@ -10,7 +10,15 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from audits.groups import Partition, partition_rows
-from audits.monitoring.frames import MonitoringInputError, require_columns
+from audits.monitoring.frames import (
+    DECIDED_AT,
+    MonitoringInputError,
+    Window,
+    check_decisions,
+    require_columns,
+    window_codes,
+)
+from models.spec import WindowKind
 
 
 @dataclass(frozen=True)
@@ -74,5 +82,26 @@ def known_groups(frame: pd.DataFrame, attributes: Sequence[str]) -> KnownGroups 
     known = ~frame[list(attributes)].isna().any(axis=1).to_numpy()
     if not known.any():
         return KnownGroups(known, [])
-    columns = {a: frame[a].to_numpy()[known].astype(str) for a in attributes}
+    columns = {}
+    for a in attributes:
+        # factorize first: turning a million rows into str one by one costs more than all else
+        codes, uniques = pd.factorize(frame[a][known])
+        labels = np.asarray([str(u) for u in uniques], dtype=str)
+        columns[a] = labels[codes]
     return KnownGroups(known, partition_rows(columns, int(known.sum())))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What every part of a report computes first: the checks, the windows, the groups."""
+
+    window_of: NDArray[np.intp]
+    windows: tuple[Window, ...]
+    groups: KnownGroups | None
+
+
+def prepare(frame: pd.DataFrame, attributes: Sequence[str], window: WindowKind) -> Prepared:
+    """Check the decisions, cut them into windows and split the rows into groups."""
+    check_decisions(frame)
+    codes, windows = window_codes(frame[DECIDED_AT], window)
+    return Prepared(codes, windows, known_groups(frame, attributes))

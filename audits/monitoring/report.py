@@ -11,16 +11,13 @@ import pandas as pd
 from audits.monitoring.drift import DriftRow, drift_by_window
 from audits.monitoring.fairness import LiveGroupRow, LiveSummary, live_fairness
 from audits.monitoring.frames import (
-    DECIDED_AT,
     SCORE,
     SYSTEM_COLUMNS,
     FeatureKind,
     Window,
-    check_decisions,
     check_kind,
-    window_codes,
 )
-from audits.monitoring.grouping import known_groups
+from audits.monitoring.grouping import prepare
 from audits.monitoring.system import SystemRow, system_by_group
 from models.spec import DecisionSpec, MonitoringSection, WindowKind
 
@@ -88,10 +85,9 @@ def monitoring_report(
     MonitoringReport
     """
     kind = check_kind(window)
-    check_decisions(decisions)
     attrs = tuple(attributes)
-    codes, windows = window_codes(decisions[DECIDED_AT], kind)
-    groups = known_groups(decisions, attrs)
+    ready = prepare(decisions, attrs, kind)
+    codes, windows, groups = ready.window_of, ready.windows, ready.groups
     unknown = np.zeros(len(windows), dtype=np.int64)
     if groups is not None:
         unknown = np.bincount(codes[~groups.rows], minlength=len(windows))
@@ -118,6 +114,7 @@ def monitoring_report(
             n_boot=settings.n_boot,
             confidence=settings.confidence,
             seed=settings.seed,
+            prepared=ready,
         )
         if all(c in decisions.columns for c in SYSTEM_COLUMNS):
             system = system_by_group(decisions, attrs, kind, min_group_size=settings.min_group_size)

@@ -50,9 +50,8 @@ from audits.monitoring.frames import (
     check_values,
     require_columns,
     utc_naive,
-    window_codes,
 )
-from audits.monitoring.grouping import Figure, figure, known_groups
+from audits.monitoring.grouping import Figure, Prepared, figure, prepare
 from models.spec import WindowKind
 
 RATE_FIGURES = (
@@ -190,6 +189,7 @@ def system_by_group(
     window: WindowKind,
     *,
     min_group_size: int = 30,
+    prepared: Prepared | None = None,
 ) -> list[SystemRow]:
     """The human-plus-model figures by group and by reviewer within each group, per window.
 
@@ -203,6 +203,9 @@ def system_by_group(
         Rows with any of them missing are left out.
     window : {"day", "week"}
     min_group_size : int
+    prepared : Prepared, optional
+        :func:`audits.monitoring.grouping.prepare` of the same arguments, when the
+        caller has it already (the report does).
 
     Returns
     -------
@@ -217,9 +220,9 @@ def system_by_group(
         or min_group_size < 1
     ):
         raise MonitoringInputError(f"'min_group_size' must be an int >= 1 (got {min_group_size!r})")
+    ready = prepared or prepare(decisions, attributes, window)
+    codes, windows, groups = ready.window_of, ready.windows, ready.groups
     ind = _indicators(decisions)
-    codes, windows = window_codes(decisions[DECIDED_AT], window)
-    groups = known_groups(decisions, attributes)
     if groups is None or not groups.partitions:
         return []
     known = groups.rows
