@@ -28,10 +28,11 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from types import TracebackType
 from typing import Any, Generic, Literal, Self, TypeVar
 
@@ -162,7 +163,11 @@ _BY_STATUS: dict[int, type[DocketError]] = {
     504: Unavailable,
 }
 
-_PROBLEMS = TypeAdapter(list[FieldProblem])
+
+@cache
+def _adapter(kind: Hashable) -> TypeAdapter[Any]:
+    # built on first use, once per type: no schema work at import time or per request
+    return TypeAdapter(list[kind])  # type: ignore[valid-type]
 
 
 def _retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
@@ -203,7 +208,7 @@ def error_from(response: httpx.Response, method: str, path: str) -> DocketError:
         if isinstance(detail, list):
             # the service's detail items; FastAPI's own (a 422) have the same loc/msg shape
             try:
-                problems = _PROBLEMS.validate_python(
+                problems = _adapter(FieldProblem).validate_python(
                     [{**d, "loc": [str(x) for x in d.get("loc", [])]} for d in detail]
                 )
             except (ValidationError, AttributeError, TypeError):
@@ -311,9 +316,8 @@ def _model(kind: type[BaseModel]) -> Callable[[httpx.Response], Any]:
     return lambda response: kind.model_validate_json(response.content)
 
 
-def _models(kind: type[T]) -> Callable[[httpx.Response], list[T]]:
-    adapter = TypeAdapter(list[kind])  # type: ignore[valid-type]
-    return lambda response: adapter.validate_json(response.content)
+def _models(kind: type[BaseModel]) -> Callable[[httpx.Response], list[Any]]:
+    return lambda response: list(_adapter(kind).validate_json(response.content))
 
 
 @dataclass(frozen=True)

@@ -383,3 +383,48 @@ def test_the_async_client_decides_reads_back_and_raises_typed_errors(served: Ser
     assert read.decision.model_dump(include=RECORD_FIELDS) == made.model_dump(include=RECORD_FIELDS)
     assert error.status_code == 400 and "features.debt" in error.fields
     assert json.dumps(error.body).count("a lot") >= 1
+
+
+def test_the_readme_example_runs(served: Served) -> None:
+    # the README's "Python client" example, with this module's server, tokens and use case
+    url, app_key, reviewer_token = served.url, served.tokens["app"], served.tokens["A"]
+    features = served.features(debt=HIGH_DEBT)
+    use_case = USE_CASE
+    public_key_pem = served.public_key_file.read_text()
+
+    # --- as in the README ---
+    with DocketClient(url, token=app_key) as app:  # an application's API key, dk_...
+        made = app.decide(use_case, features, application_ref="A-1")
+        print(made.outcome, made.case_id, [r.code for r in made.reasons])
+        read = app.get_decision(made.decision_id)  # read.status, read.final.outcome
+        try:
+            app.decide(use_case, {**features, "income": "lots"})
+        except InvalidRequest as error:
+            refused = error.fields  # ['features.income'] (error.problems: msg, input, allowed)
+
+    with DocketClient(url, token=reviewer_token) as reviewer:  # a person's own token, dp_...
+        queue = reviewer.cases(status=["open"])  # oldest deadline first
+        case = next(c for c in queue if c.decision_id == made.decision_id)
+        reviewer.claim(case.case_id)
+        opened = reviewer.open_case(case.case_id)  # the person's data; the read is logged
+        time.sleep(MIN_REVIEW_SECONDS + 0.2)  # the spec's min_review_seconds
+        done = reviewer.resolve(case.case_id, "approved", "income_verified", note="Payslips seen.")
+
+    with DocketClient(url, token=app_key) as app:
+        check = app.verify_receipt(done.receipt, public_key=public_key_pem)
+        print(check.valid, check.reason)  # False until a signed checkpoint covers it
+    # --- end of the example ---
+
+    assert made.outcome == "referred" and case.case_id == made.case_id
+    assert read.status == "pending_review" and opened.case.case_id == made.case_id
+    assert refused == ["features.income"]
+    assert done.case.status == "resolved"
+    # the app reads the receipt of a review action on its own decision; it verifies once covered
+    with DocketClient(url, token=app_key) as app:
+        for _ in range(POLL_ATTEMPTS):
+            if check.valid:
+                break
+            assert "not covered" in check.reason, check.reason
+            time.sleep(0.5)
+            check = app.verify_receipt(done.receipt, public_key=public_key_pem)
+    assert check.valid, check.reason
