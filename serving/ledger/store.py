@@ -261,6 +261,16 @@ _POSTGRES_GROUP = text(
 )
 
 
+# The writer lock and the head in one statement (see DecisionLog._lock_and_read_head).
+_POSTGRES_LOCK_AND_HEAD = text(
+    """
+    SELECT seq, entry_hash FROM chain_head
+    WHERE id = 1 AND pg_advisory_xact_lock(:key) IS NOT NULL
+    FOR UPDATE
+    """
+)
+
+
 def _flush_postgres(
     session: Session,
     entry_rows: list[dict[str, Any]],
@@ -533,9 +543,9 @@ class DecisionLog:
         try:
             connection = self._group_connection()
             with Session(bind=connection) as session, session.begin():
-                self._lock(session)
+                head = self._lock_and_read_head(session)
                 group = take()
-                written = self._write_group_locked(session, group)
+                written = self._write_group_locked(session, group, head)
                 committing = True
         except SQLAlchemyError as error:
             self._drop_group_connection()
@@ -582,8 +592,30 @@ class DecisionLog:
             except SQLAlchemyError:
                 pass  # already broken: nothing left to release
 
+    def _lock_and_read_head(self, session: Session) -> tuple[int, str]:
+        """Take the writer lock and read the head: one round trip on PostgreSQL.
+
+        The lock is taken in the row filter and the row read ``FOR UPDATE``: the
+        statement's snapshot predates the lock, but in READ COMMITTED a row locked
+        ``FOR UPDATE`` is the newest committed version (re-read if a writer that held
+        the lock moved the head meanwhile), so it is the head as of the lock.
+        """
+        if is_postgres(self._engine):
+            found = session.execute(_POSTGRES_LOCK_AND_HEAD, {"key": APPEND_LOCK_KEY}).first()
+        else:
+            # SQLite holds the write lock already (BEGIN IMMEDIATE)
+            found = session.execute(
+                select(ChainHeadRow.seq, ChainHeadRow.entry_hash).where(ChainHeadRow.id == 1)
+            ).first()
+        if found is None:
+            raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
+        return int(found[0]), str(found[1])
+
     def _write_group_locked(
-        self, session: Session, group: list[PendingAppend[_Prepared]]
+        self,
+        session: Session,
+        group: list[PendingAppend[_Prepared]],
+        head: tuple[int, str],
     ) -> list[tuple[PendingAppend[_Prepared], LogEntry]]:
         """Chain ``group`` from the head in one insert (a savepoint per hook); the lock is held.
 
@@ -591,12 +623,7 @@ class DecisionLog:
         raised gets that error, its entry is not written (or rolled back to the hook's
         savepoint), and the next takes its seq.
         """
-        found = session.execute(
-            select(ChainHeadRow.seq, ChainHeadRow.entry_hash).where(ChainHeadRow.id == 1)
-        ).first()
-        if found is None:
-            raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
-        seq, prev_hash = found.seq, found.entry_hash
+        seq, prev_hash = head
         written: list[tuple[PendingAppend[_Prepared], LogEntry]] = []
         entry_rows: list[dict[str, Any]] = []
         payload_rows: list[dict[str, Any]] = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -257,3 +259,82 @@ def test_append_many_gives_the_hashes_of_the_same_entries_appended_one_by_one(
     assert [row.entry_hash for row in many_rows] == [e.entry_hash for e in alone]
     # and each hash is the reference definition's hash of the stored row
     assert [row.entry_hash for row in many_rows] == [_recomputed(row) for row in many_rows]
+
+
+def test_batches_and_grouped_appends_of_two_writers_at_once_build_one_chain(db_url: str) -> None:
+    # given: two logs on one database (two processes, as far as the database can tell):
+    # one writes batches in transactions, the other grouped appends from four threads
+    with (
+        DecisionLog(db_url) as batch_log,
+        DecisionLog(db_url, group_commit=GroupCommitSettings(enabled=True)) as group_log,
+    ):
+        batch_log.migrate()
+        written: list[LogEntry] = []
+        lock = threading.Lock()
+        failures: list[BaseException] = []
+
+        def batches() -> None:
+            try:
+                for b in range(6):
+                    with batch_log.transaction() as tx:
+                        got = tx.append_many([_new(100 * b + i) for i in range(5)])
+                    with lock:
+                        written.extend(got)
+            except BaseException as error:
+                failures.append(error)
+
+        def appends(t: int) -> None:
+            try:
+                for i in range(8):
+                    entry = group_log.append("decision", USE_CASE, {"t": t, "i": i}, {"p": i})
+                    with lock:
+                        written.append(entry)
+            except BaseException as error:
+                failures.append(error)
+
+        threads = [threading.Thread(target=batches)]
+        threads += [threading.Thread(target=appends, args=(t,)) for t in range(4)]
+
+        # when
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+
+        # then
+        assert failures == []
+        assert not any(thread.is_alive() for thread in threads)
+        rows = _rows(batch_log)
+        assert len(rows) == 6 * 5 + 4 * 8
+        assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
+        assert sorted(e.entry_id for e in written) == sorted(row.entry_id for row in rows)
+        result = batch_log.verify()
+        assert result.ok, result.detail
+
+
+def test_the_group_leader_reads_the_head_a_writer_that_held_the_lock_committed(
+    log: DecisionLog,
+) -> None:
+    # given: another writer holds the lock and moves the head while the leader waits
+    if not log.engine.dialect.name.startswith("postgresql"):
+        pytest.skip("SQLite takes its write lock at BEGIN IMMEDIATE, before any read")
+    log.append("admin", USE_CASE, {"n": 0})
+    holding, leader_started = threading.Event(), threading.Event()
+    seen: list[tuple[int, str]] = []
+
+    def leader() -> None:
+        with Session(log.engine) as session, session.begin():
+            leader_started.set()
+            seen.append(log._lock_and_read_head(session))
+
+    with log.transaction() as tx:
+        holding.set()
+        thread = threading.Thread(target=leader)
+        thread.start()
+        assert leader_started.wait(30)
+        time.sleep(0.3)  # the leader's statement is now waiting for the lock (not timed)
+        moved = tx.append("decision", USE_CASE, {"n": 1})
+    thread.join(30)
+
+    # then: the head as of the lock, not as of the leader's statement start
+    assert seen == [(moved.seq, moved.entry_hash)]

@@ -200,11 +200,11 @@ def test_a_database_error_writing_the_group_writes_each_append_alone(
     real = grouped._write_group_locked
     calls: list[int] = []
 
-    def fail_once(session: Session, group: list[Any]) -> Any:
+    def fail_once(session: Session, group: list[Any], head: tuple[int, str]) -> Any:
         calls.append(len(group))
         if len(calls) == 2:
             raise OperationalError("INSERT", {}, Exception("connection reset"))
-        return real(session, group)
+        return real(session, group, head)
 
     monkeypatch.setattr(grouped, "_write_group_locked", fail_once)
 
