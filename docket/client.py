@@ -24,6 +24,7 @@ full jitter, never less than the answer's ``Retry-After``; no other 4xx ever is.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import time
@@ -72,6 +73,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 TOKEN_PREFIXES = ("dk_", "dp_")
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
+#: failures with no answer worth another attempt: the network, a timeout, or a server that
+#: hung up mid-answer (not a bad URL or a request httpx itself could not write)
+RETRIED_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 
 _MESSAGE_TOKEN = "token must be an API key ('dk_...') or a personal token ('dp_...'); got {what}"
 _MESSAGE_URL = "base_url must be an http:// or https:// URL; got {url!r}"
@@ -271,7 +275,7 @@ class RetryPolicy:
             wanted = _retry_after(failure) or 0.0
             if wanted > self.max_retry_after:
                 return None
-        elif not isinstance(failure, httpx.TransportError):
+        elif not isinstance(failure, RETRIED_ERRORS):
             return None
         jitter = self.rng.uniform(0.0, min(self.max_backoff, self.backoff * 2**retry))
         return max(wanted, jitter)
@@ -297,19 +301,14 @@ class Call(Generic[T]):
         # a POST is safe only under its key: the service answers a repeat from its store
         return self.method == "GET" or self.idempotency_key is not None
 
-    def headers(self) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def wire(self) -> dict[str, Any]:
+        """httpx's arguments besides method and path: the same on every attempt."""
+        headers: dict[str, str] = {}
         if self.body is not None:
-            found["Content-Type"] = "application/json"
+            headers["Content-Type"] = "application/json"
         if self.idempotency_key is not None:
-            found[IDEMPOTENCY_HEADER] = self.idempotency_key
-        return found
-
-    def outcome(self, response: httpx.Response) -> T:
-        """The parsed answer, or the typed error the service's refusal stands for."""
-        if response.is_success:
-            return self.read(response)
-        raise error_from(response, self.method, self.path)
+            headers[IDEMPOTENCY_HEADER] = self.idempotency_key
+        return {"params": self.params or None, "content": self.body, "headers": headers}
 
 
 def _model(kind: type[BaseModel]) -> Callable[[httpx.Response], Any]:
@@ -608,6 +607,18 @@ def _unreachable(call: Call[Any], error: Exception) -> Unreachable:
     )
 
 
+def _wait_or_raise(
+    policy: RetryPolicy, call: Call[Any], retry: int, failure: httpx.Response | Exception
+) -> float:
+    """Seconds before the next attempt, or the typed error when there is none."""
+    wait = policy.delay(call, retry, failure)
+    if wait is not None:
+        return wait
+    if isinstance(failure, httpx.Response):
+        raise error_from(failure, call.method, call.path)
+    raise _unreachable(call, failure) from failure
+
+
 class _Base:
     retry: RetryPolicy
 
@@ -664,30 +675,18 @@ class DocketClient(_Base):
 
     def send(self, call: Call[T]) -> T:
         """Send ``call``, retrying what is safe to retry; its parsed answer or a typed error."""
-        retry = 0
-        while True:
+        for retry in itertools.count():
             failure: httpx.Response | Exception
             try:
-                response = self._http.request(
-                    call.method,
-                    call.path,
-                    params=call.params or None,
-                    content=call.body,
-                    headers=call.headers(),
-                )
+                response = self._http.request(call.method, call.path, **call.wire())
             except httpx.TransportError as error:
                 failure = error
             else:
                 if response.is_success:
-                    return call.outcome(response)
+                    return call.read(response)
                 failure = response
-            wait = self.retry.delay(call, retry, failure)
-            if wait is None:
-                if isinstance(failure, httpx.Response):
-                    return call.outcome(failure)
-                raise _unreachable(call, failure) from failure
-            self._sleep(wait)
-            retry += 1
+            self._sleep(_wait_or_raise(self.retry, call, retry, failure))
+        raise AssertionError("unreachable: the attempts are counted without end")
 
     def decide(
         self,
@@ -833,30 +832,18 @@ class AsyncDocketClient(_Base):
 
     async def send(self, call: Call[T]) -> T:
         """Send ``call``, retrying what is safe to retry; its parsed answer or a typed error."""
-        retry = 0
-        while True:
+        for retry in itertools.count():
             failure: httpx.Response | Exception
             try:
-                response = await self._http.request(
-                    call.method,
-                    call.path,
-                    params=call.params or None,
-                    content=call.body,
-                    headers=call.headers(),
-                )
+                response = await self._http.request(call.method, call.path, **call.wire())
             except httpx.TransportError as error:
                 failure = error
             else:
                 if response.is_success:
-                    return call.outcome(response)
+                    return call.read(response)
                 failure = response
-            wait = self.retry.delay(call, retry, failure)
-            if wait is None:
-                if isinstance(failure, httpx.Response):
-                    return call.outcome(failure)
-                raise _unreachable(call, failure) from failure
-            await self._sleep(wait)
-            retry += 1
+            await self._sleep(_wait_or_raise(self.retry, call, retry, failure))
+        raise AssertionError("unreachable: the attempts are counted without end")
 
     async def decide(
         self,
