@@ -27,6 +27,7 @@ from audits.monitoring.report import (
     WindowCount,
     feature_kinds,
     monitoring_report,
+    to_plain,
 )
 from audits.monitoring.synthetic import SyntheticStream, synthetic_stream
 from audits.monitoring.system import SYSTEM_FIGURES, SystemRow, system_by_group
@@ -56,5 +57,6 @@ __all__ = [
     "reference_bins",
     "synthetic_stream",
     "system_by_group",
+    "to_plain",
     "window_codes",
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +51,28 @@ class MonitoringReport:
     fairness: tuple[LiveGroupRow, ...]
     fairness_summaries: tuple[LiveSummary, ...]
     system: tuple[SystemRow, ...]
+
+
+def to_plain(value: Any) -> Any:
+    """A report, alert or any of their parts as JSON-native values (for ``--json`` and the ledger).
+
+    Dataclasses become dicts of their fields, tuples lists, dates ISO strings, and a
+    :class:`Window` ``{"kind", "start", "label"}``; the result is accepted by
+    :func:`models.canonical.canonical_json`.
+    """
+    if isinstance(value, Window):
+        return {"kind": value.kind, "start": value.start.isoformat(), "label": value.label}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def feature_kinds(spec: DecisionSpec) -> dict[str, FeatureKind]:

@@ -9,6 +9,7 @@ window holding day 9 and not before, and a stream without either raises nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -19,10 +20,14 @@ from audits.monitoring import (
     SyntheticStream,
     Window,
     check_alerts,
+    feature_kinds,
     monitoring_report,
     synthetic_stream,
+    to_plain,
 )
-from models.spec import MonitoringSection
+from docket.usecases import SHIPPED_DIR
+from models.canonical import canonical_json
+from models.spec import MonitoringSection, load_spec
 
 SETTINGS = MonitoringSection()
 DAY = Window("day", dt.date(2026, 11, 2))
@@ -137,3 +142,33 @@ def test_a_stream_without_drift_or_bias_raises_no_alert(
     alerts, windows = _alerts(clean, window)
     assert len(windows) == (14 if window == "day" else 2)
     assert alerts == []
+
+
+def test_a_report_and_its_alerts_read_back_from_canonical_json(planted: SyntheticStream) -> None:
+    # given
+    report = monitoring_report(
+        planted.decisions.head(40_000),
+        settings=SETTINGS,
+        window="day",
+        features=planted.features,
+        attributes=planted.attributes,
+        reference=planted.reference,
+    )
+    alerts = check_alerts(report, SETTINGS)
+
+    # when
+    text = canonical_json({"report": to_plain(report), "alerts": to_plain(alerts)})
+    back = json.loads(text)
+
+    # then
+    assert back["report"]["window_kind"] == "day"
+    assert back["report"]["windows"][0]["window"] == {
+        "kind": "day",
+        "start": "2026-11-02",
+        "label": "day 2026-11-02",
+    }
+    assert len(back["report"]["system"]) == len(report.system)
+    first = report.fairness[0]
+    assert back["report"]["fairness"][0]["approval_rate"]["value"] == first.approval_rate.value
+    assert back["alerts"] == [to_plain(a) for a in alerts]
+    assert feature_kinds(load_spec(SHIPPED_DIR / "credit-eligibility.toml"))["Amount"] == "numeric"
