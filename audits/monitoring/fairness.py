@@ -132,8 +132,9 @@ def live_fairness(
         Bootstrap resamples for the intervals; 0 leaves them empty.
     confidence : float
     seed : int
-        Window ``w``, attribute ``a`` and outcome ``o`` draw from
-        ``np.random.default_rng([seed, w, a, o])``.
+        The window starting on day ``d`` (its proleptic Gregorian ordinal), attribute
+        ``a`` and outcome ``o`` draw from ``np.random.default_rng([seed, d, a, o])``,
+        so a day's intervals do not depend on which other days are in the frame.
     prepared : Prepared, optional
         :func:`audits.monitoring.grouping.prepare` of the same arguments, when the
         caller has it already (the report does).
@@ -181,7 +182,9 @@ def live_fairness(
             included = sizes[w] >= min_group_size
             rates = {o: selection_rates(cells[o][w]) for o in LIVE_OUTCOMES}
             ratios = impact_ratios(rates["approved"], included)
-            ci = _intervals(cells, w, included, n_boot, confidence, [seed, w, a])
+            ci = _intervals(
+                cells, w, included, n_boot, confidence, [seed, win.start.toordinal(), a]
+            )
             labelled = (
                 np.zeros(g_count, dtype=np.int64)
                 if label_cells is None

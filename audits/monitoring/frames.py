@@ -13,9 +13,12 @@ column                   type                       meaning
 ``model_recommendation`` str or missing, optional   ``approve``, ``decline`` or ``uncertain``:
                                                     what the model alone would do (review cases)
 ``reviewer``             str or missing             who resolved the referral case
-``final_outcome``        str or missing             ``approved``/``declined`` once final,
-                                                    after review and appeal; missing: pending
-``resolved_at``          datetime64 or missing      when the outcome became final
+``final_outcome``        str or missing             ``approved``/``declined``: the automated
+                                                    outcome, or the reviewer's resolution of a
+                                                    referred case; missing: review pending.
+                                                    Before any appeal (see ``appeal_upheld``)
+``resolved_at``          datetime64 or missing      when ``final_outcome`` was reached (for an
+                                                    automated decision, ``decided_at``)
 ``appealed``             bool                       the person contested the decision
 ``appeal_upheld``        bool or missing            the appeal succeeded (outcome changed in the
                                                     person's favour); missing: pending or none

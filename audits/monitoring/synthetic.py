@@ -125,7 +125,6 @@ def synthetic_stream(
     appealed = (final == "declined") & (rng.random(n) < 0.005)
     upheld = np.full(n, None, dtype=object)
     upheld[appealed] = rng.random(n)[appealed] < 0.2
-    final = np.where(appealed & (upheld == True), "approved", final)  # noqa: E712
     label = np.where(rng.random(n) < 0.5, (rng.random(n) < score).astype(float), np.nan)
 
     frame.insert(0, DECISION_ID, [f"d{i:08d}" for i in range(n)])
