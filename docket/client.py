@@ -554,8 +554,9 @@ def check_receipt(
     ):
         return found(
             False,
-            f"the receipt's checkpoint (size {receipt.checkpoint.tree_size}) is not the one"
-            f" given (size {checkpoint.tree_size})",
+            f"the receipt's checkpoint (size {receipt.checkpoint.tree_size}, root"
+            f" {receipt.checkpoint.root_hash}) is not the one given (size"
+            f" {checkpoint.tree_size}, root {checkpoint.root_hash})",
         )
     if not receipt.verify(public_key):
         return found(False, "the inclusion proof does not lead to the checkpoint's root")

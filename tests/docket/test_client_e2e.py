@@ -48,6 +48,7 @@ from serving.decisions import DecisionView
 from serving.decisions.record import DecisionRecord
 from serving.ledger import DecisionLog
 from serving.ledger.signing import generate_key, load_public_key
+from serving.ledger.witness import read_checkpoints
 from tests.reliability.proxy import TcpProxy
 from tests.serving.http.review_setup import USE_CASE, build_registry, data_rows
 from tests.serving.server import docket_server
@@ -68,6 +69,7 @@ class Served:
     ids: dict[str, str]
     rows: list[dict[str, Any]]
     public_key_file: Path
+    witness: Path
     cursor: int = 0
 
     def client(self, who: str, **more: Any) -> DocketClient:
@@ -110,6 +112,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             ids,
             data_rows(data_csv),
             key_file.with_name(key_file.name + ".pub"),
+            home / "witness",
         )
 
 
@@ -233,6 +236,14 @@ def test_a_receipt_is_verified_offline_with_the_services_code(
         assert app.verify_receipt(made.receipt).valid
         assert full.checkpoint is not None and check.log_id == full.checkpoint.log_id
         assert load_public_key(served.public_key_file).hex() == app.public_key()["public_key_hex"]
+
+        # and: against the checkpoint a witness holds (copied out of the database by the
+        # service): the one the receipt names verifies, another one is not it
+        [held] = [c for c in read_checkpoints(served.witness) if c == full.checkpoint]
+        assert app.verify_receipt(made.receipt, public_key=pinned, checkpoint=held).valid
+        other_root = held.model_copy(update={"root_hash": "ab" * 32})
+        stale = app.verify_receipt(made.receipt, public_key=pinned, checkpoint=other_root)
+        assert not stale.valid and "is not the one given" in stale.reason
 
         # and: a changed proof, another key, or another entry's receipt do not verify
         assert full.proof
