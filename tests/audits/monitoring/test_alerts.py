@@ -171,4 +171,8 @@ def test_a_report_and_its_alerts_read_back_from_canonical_json(planted: Syntheti
     first = report.fairness[0]
     assert back["report"]["fairness"][0]["approval_rate"]["value"] == first.approval_rate.value
     assert back["alerts"] == [to_plain(a) for a in alerts]
+    # rows without sex are left out of the groups and counted per window
+    head = planted.decisions.head(40_000)
+    assert sum(w.unknown_group for w in report.windows) == int(head["sex"].isna().sum()) > 0
+    assert sum(w.n for w in report.windows) == 40_000
     assert feature_kinds(load_spec(SHIPPED_DIR / "credit-eligibility.toml"))["Amount"] == "numeric"

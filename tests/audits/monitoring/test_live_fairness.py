@@ -151,3 +151,28 @@ def test_without_attributes_nothing_by_group_and_bad_input_is_named() -> None:
         live_fairness(bad, ["sex"], "day")
     with pytest.raises(MonitoringInputError, match=r"column 'label' must hold 0, 1 or missing"):
         live_fairness(frame.assign(label=2), ["sex"], "day")
+
+
+def test_a_days_intervals_do_not_depend_on_the_other_days_in_the_frame() -> None:
+    # given: the same day alone and after another day
+    day = _frame()
+    before = _frame().assign(
+        decision_id=lambda f: "b" + f["decision_id"],
+        decided_at=pd.Timestamp("2026-11-01 09:00"),
+    )
+
+    # when
+    alone, _ = live_fairness(day, ["sex"], "day", min_group_size=1, n_boot=300, seed=5)
+    both, _ = live_fairness(
+        pd.concat([before, day], ignore_index=True),
+        ["sex"],
+        "day",
+        min_group_size=1,
+        n_boot=300,
+        seed=5,
+    )
+
+    # then
+    later = [r for r in both if r.window == alone[0].window]
+    assert later == alone
+    assert alone[0].approval_rate.ci_low is not None

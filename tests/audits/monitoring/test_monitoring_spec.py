@@ -38,6 +38,7 @@ def test_the_section_is_optional_and_its_defaults_are_written_down() -> None:
     assert (empty.min_group_size, empty.windows, empty.webhook) == (30, ["day", "week"], None)
     assert (empty.drift.psi_warn, empty.drift.psi_alert, empty.drift.p_value) == (0.1, 0.25, 0.001)
     assert empty.fairness.min_impact_ratio == 0.8
+    assert (empty.alpha, empty.n_boot, empty.confidence) == (0.001, 200, 0.95)
     assert empty.system.max_time_to_decision_ratio == 1.5
 
 
