@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -37,8 +38,10 @@ class SwitchChanged(Exception):
         self.use_case, self.stopped = use_case, stopped
 
 
-def _state_of(use_case: str) -> Select[bool]:
-    return select(SwitchRow.stopped).where(SwitchRow.use_case == use_case)
+@cache
+def _state_query() -> Select[bool]:
+    # built once: making the expression is most of the cost of this read, paid per decision
+    return select(SwitchRow.stopped).where(SwitchRow.use_case == bindparam("use_case"))
 
 
 class StopSwitches:
@@ -64,7 +67,9 @@ class StopSwitches:
         known: dict[str, bool] = session.info.setdefault(_SESSION_KEY, {})
         stopped = known.get(use_case)
         if stopped is None:
-            stopped = bool(session.connection().execute(_state_of(use_case)).scalar())
+            stopped = bool(
+                session.connection().execute(_state_query(), {"use_case": use_case}).scalar()
+            )
             known[use_case] = stopped
         self._seen[use_case] = stopped
         if stopped != assumed:
@@ -72,10 +77,9 @@ class StopSwitches:
 
     def is_stopped(self, use_case: str) -> bool:
         """Read the switch now (its own connection); a database error is :class:`RecordFailed`."""
-        query = _state_of(use_case)
         try:
             with self.log.engine.connect() as conn:
-                stopped = bool(conn.execute(query).scalar())
+                stopped = bool(conn.execute(_state_query(), {"use_case": use_case}).scalar())
             self._seen[use_case] = stopped
             return stopped
         except SQLAlchemyError:
