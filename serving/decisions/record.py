@@ -106,6 +106,9 @@ class PersonalData(_Record):
     recourse: dict[str, Any] | None
     # payloads recorded before this field existed had no consent to training use
     training_data_consent: bool = False
+    # the person's group for monitoring only (R32): never given to the model, left out of
+    # what reviewers see (serving.review.cases); absent from payloads recorded before it
+    audit_attributes: dict[str, str | int | float] | None = None
 
 
 class HistoryItem(BaseModel):

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from models.spec import DecisionSpec
+from models.spec import BandsDerived, DecisionSpec, MapDerived
 from serving.access.errors import ServiceError
 
 
@@ -60,6 +60,15 @@ class DecideRequest(BaseModel):
         description="True when the person agreed that their data may be used to train or"
         " monitor models; without it the decision is left out of every export of training"
         " data or monitoring labels (`docket ledger export`).",
+    )
+    audit_attributes: dict[str, str | int | float] | None = Field(
+        default=None,
+        max_length=50,
+        description="The person's sensitive attributes (the spec's `sensitive.attributes`,"
+        " or the raw columns they are derived from, e.g. `Age` for `age_band`), for"
+        " monitoring fairness only (R32): stored in the erasable personal payload, never"
+        " given to the model and never shown to reviewers. Any other key is refused.",
+        examples=[{"age_band": "25-34", "Marital": "married"}],
     )
 
     @model_validator(mode="wrap")
@@ -149,3 +158,72 @@ def check_features(spec: DecisionSpec, features: dict[str, Any]) -> dict[str, An
     if problems:
         raise InvalidFeatures(spec.name, problems)
     return clean
+
+
+def audit_attribute_names(spec: DecisionSpec) -> list[str]:
+    """The keys ``audit_attributes`` may carry: the sensitive attributes and their sources."""
+    names = list(spec.sensitive.attributes)
+    for attr in spec.sensitive.attributes:
+        derived = spec.derived.get(attr)
+        if derived is not None and derived.source not in names:
+            names.append(derived.source)
+    return names
+
+
+def _attribute_problem(spec: DecisionSpec, name: str, value: Any) -> FieldProblem | None:
+    loc = ["audit_attributes", name]
+    derived = spec.derived.get(name)
+    sources = {d.source: d for d in spec.derived.values() if d.source == name}
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return FieldProblem(
+            loc=loc, msg=f"must be a string or a number; got {value!r}", input=value
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        return FieldProblem(loc=loc, msg=f"must be a finite number; got {value!r}", input=value)
+    if isinstance(derived, BandsDerived | MapDerived) and value not in derived.labels:
+        return FieldProblem(
+            loc=loc,
+            msg=f"unknown group {value!r}; allowed: {derived.labels}",
+            input=value,
+            allowed=derived.labels,
+        )
+    bands = [d for d in sources.values() if isinstance(d, BandsDerived)]
+    if bands and not _is_number(value):
+        return FieldProblem(
+            loc=loc,
+            msg=f"must be a number (it is banded into {bands[0].labels}); got {value!r}",
+            input=value,
+        )
+    return None
+
+
+def check_audit_attributes(
+    spec: DecisionSpec, values: dict[str, Any] | None
+) -> dict[str, str | int | float] | None:
+    """Check a request's ``audit_attributes`` against the spec; return them or raise.
+
+    Allowed keys are :func:`audit_attribute_names`; a derived attribute given directly
+    must be one of its groups, the source of bands a number. Raises
+    :class:`InvalidFeatures` naming every bad key, what is allowed and what was received.
+    """
+    if values is None:
+        return None
+    allowed = audit_attribute_names(spec)
+    problems: list[FieldProblem] = []
+    for name in sorted(values):
+        if name not in allowed:
+            problems.append(
+                FieldProblem(
+                    loc=["audit_attributes", name],
+                    msg=f"unknown audit attribute; allowed: {allowed}",
+                    input=values[name],
+                    allowed=allowed,
+                )
+            )
+            continue
+        problem = _attribute_problem(spec, name, values[name])
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        raise InvalidFeatures(spec.name, problems)
+    return dict(values)

@@ -506,7 +506,13 @@ def _full_case(session: Session, row: CaseRow, now: datetime, written: LogEntry)
     return OpenedCase(
         case=case_view(row, now),
         record=decision.record,
-        personal=None if payload is None else PersonalData.model_validate(payload),
+        # the person's audit attributes are for monitoring only: a reviewer must not see
+        # the group, or it could sway the resolution monitoring is there to watch (R32)
+        personal=(
+            None
+            if payload is None
+            else PersonalData.model_validate({**payload, "audit_attributes": None})
+        ),
         personal_erased=erased,
         appeal=appeal,
         proposal=proposal,
