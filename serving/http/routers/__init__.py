@@ -1,6 +1,15 @@
 """One router per area; each route declares its roles with ``serving.access.allow``."""
 
-from serving.http.routers import admin, appeals, cases, decisions, docs, ledger, promotions
+from serving.http.routers import (
+    admin,
+    appeals,
+    cases,
+    decisions,
+    docs,
+    ledger,
+    outcomes,
+    promotions,
+)
 from serving.http.routers.console import CONSOLE_ROUTERS
 
 ROUTERS = (
@@ -10,6 +19,7 @@ ROUTERS = (
     admin.router,
     ledger.router,
     promotions.router,
+    outcomes.router,
     docs.router,
     *CONSOLE_ROUTERS,
 )
