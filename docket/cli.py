@@ -986,6 +986,7 @@ from docket import (  # noqa: E402, F401  (they register commands)
     cli_alternatives,
     cli_batch,
     cli_ledger,
+    cli_monitor,
     cli_retention,
     cli_simulate,
     cli_spec,
