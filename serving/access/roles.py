@@ -27,12 +27,13 @@ __all__ = [
     "declared_roles",
 ]
 
-Role = Literal["application", "reviewer", "senior_reviewer", "auditor", "admin"]
+Role = Literal["application", "reviewer", "senior_reviewer", "auditor", "admin", "monitoring"]
 ROLES: tuple[str, ...] = get_args(Role)
 ALL_ROLES: frozenset[str] = frozenset(ROLES)
 #: roles an API key may hold: applications, and the service accounts keys were made for
-#: before people existed; a senior reviewer is always a named person
-KEY_ROLES: tuple[str, ...] = ("application", "reviewer", "auditor", "admin")
+#: before people existed; a senior reviewer is always a named person; ``monitoring`` is
+#: a key for a Prometheus server: it may read ``/metrics`` and nothing else
+KEY_ROLES: tuple[str, ...] = ("application", "reviewer", "auditor", "admin", "monitoring")
 #: roles a person may hold (one or more); ``application`` belongs to API keys only
 PERSON_ROLES: tuple[str, ...] = ("reviewer", "senior_reviewer", "auditor", "admin")
 #: the roles of a route anyone may call without a key (health checks, API docs)

@@ -2,8 +2,8 @@
 
 Every route of the mounted app must declare its roles (``@allow(...)``) or the
 table cannot be built; ``POST /decide`` declares its roles next to the BentoML
-API method; the health and documentation routes BentoML serves, and ``/metrics``
-(answered by :mod:`serving.http.metrics`), are open.
+API method; the health and documentation routes BentoML serves are open.
+``GET /metrics`` is a route of :mod:`serving.http.metrics` and declares its roles there.
 ``docket routes`` prints this table, and a test checks the README shows it.
 """
 
@@ -25,12 +25,6 @@ BENTOML_OPEN_ROUTES = (
     RouteRule("GET", "/readyz", OPEN, "ready to serve (200) or not (503)"),
     RouteRule("GET", "/livez", OPEN, "the process is alive"),
     RouteRule("GET", "/healthz", OPEN, "the process is alive"),
-    RouteRule(
-        "GET",
-        "/metrics",
-        OPEN,
-        "Prometheus metrics (unless the service runs with `DOCKET_METRICS=0`)",
-    ),
     RouteRule("GET", "/static_content/{asset}", OPEN, "files of the documentation page"),
 )
 

@@ -1,5 +1,6 @@
 """One router per area; each route declares its roles with ``serving.access.allow``."""
 
+from serving.http import metrics
 from serving.http.routers import (
     admin,
     appeals,
@@ -21,6 +22,7 @@ ROUTERS = (
     promotions.router,
     outcomes.router,
     docs.router,
+    metrics.router,
     *CONSOLE_ROUTERS,
 )
 

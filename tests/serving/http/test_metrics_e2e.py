@@ -38,7 +38,8 @@ SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>.*)\})? (?P<val
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def _work(served_settings: Settings, work: Path) -> tuple[Settings, str]:
+def _work(served_settings: Settings, work: Path) -> tuple[Settings, str, str]:
+    """Settings on a copy of the served ledger; an application key and a monitoring key."""
     shutil.copyfile(served_settings.home / SERVED_LEDGER, work / "decisions.db")
     settings = served_settings.model_copy(
         update={"database_url": f"sqlite:///{work / 'decisions.db'}"}
@@ -46,17 +47,18 @@ def _work(served_settings: Settings, work: Path) -> tuple[Settings, str]:
     log = DecisionLog(settings.database_url)
     log.migrate()
     key = create_key(log.engine, "application", "metrics test")[0]
-    return settings, key
+    scraper = create_key(log.engine, "monitoring", "prometheus")[0]
+    return settings, key, scraper
 
 
 @pytest.fixture(scope="module")
 def service(
     served_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[tuple[str, str, str]]:
     work = tmp_path_factory.mktemp("metrics")
-    settings, key = _work(served_settings, work)
+    settings, key, scraper = _work(served_settings, work)
     with docket_server(settings, work, workers=2) as url:
-        yield url, key
+        yield url, key, scraper
 
 
 def _samples(text: str) -> list[tuple[str, dict[str, str], float]]:
@@ -71,8 +73,8 @@ def _samples(text: str) -> list[tuple[str, dict[str, str], float]]:
     return found
 
 
-def _scrape(url: str) -> tuple[str, list[tuple[str, dict[str, str], float]]]:
-    got = httpx.get(f"{url}/metrics", timeout=TIMEOUT_S)
+def _scrape(url: str, key: str) -> tuple[str, list[tuple[str, dict[str, str], float]]]:
+    got = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT_S)
     assert got.status_code == 200, got.text
     assert got.headers["content-type"].startswith("text/plain")
     return got.text, _samples(got.text)
@@ -94,10 +96,10 @@ def _count(
 
 
 def test_series_by_route_template_do_not_grow_with_ids(
-    service: tuple[str, str], engine: DecisionEngine
+    service: tuple[str, str, str], engine: DecisionEngine
 ) -> None:
-    # given: a running service with two workers and an application key
-    url, key = service
+    # given: a running service with two workers, an application key and a monitoring key
+    url, key, scraper = service
     client = httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT_S)
     rows = [r for rs in rows_by_path(engine, USE_CASE, per_path=14).values() for r in rs]
     assert len(rows) >= DECISIONS
@@ -122,12 +124,12 @@ def test_series_by_route_template_do_not_grow_with_ids(
     read_decisions(
         ids[:20], [f"no-such-{i}" for i in range(5)], [f"/nowhere/{i}" for i in range(5)]
     )
-    text_20, after_20 = _scrape(url)
+    text_20, after_20 = _scrape(url, scraper)
     # and: 20 more distinct decisions, 5 more unknown ids, 5 more paths of no route
     read_decisions(
         ids[20:], [f"no-such-{i}" for i in range(5, 10)], [f"/nowhere/{i}" for i in range(5, 10)]
     )
-    text_40, after_40 = _scrape(url)
+    text_40, after_40 = _scrape(url, scraper)
     client.close()
 
     # then: the counts are the requests made, by route template, over both workers
@@ -161,15 +163,32 @@ def test_series_by_route_template_do_not_grow_with_ids(
     assert "no-such-0" not in text_20
     # and: BentoML's own traffic series (labelled by raw path) are not there
     assert "bentoml_api_server_request" not in text_40
+    # and: the worker answering the scrape read the review queue and the alerts
+    up = {
+        labels["source"]: value
+        for name, labels, value in after_40
+        if name == "docket_metrics_source_up"
+    }
+    assert up == {"review_queue": 1.0, "alerts": 1.0}
+    # and: /metrics is refused without a key, and to a key of a role that may not read it
+    assert httpx.get(f"{url}/metrics", timeout=TIMEOUT_S).status_code == 401
+    refused = httpx.get(
+        f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT_S
+    )
+    assert refused.status_code == 403, refused.text
 
 
 def test_metrics_off(served_settings: Settings, tmp_path: Path) -> None:
     # given: the service started with DOCKET_METRICS=0
-    settings, _ = _work(served_settings, tmp_path)
+    settings, _, scraper = _work(served_settings, tmp_path)
     with docket_server(settings, tmp_path, env={"DOCKET_METRICS": "0"}) as url:
-        # when: a request is made and /metrics is asked for
+        # when: a request is made and /metrics is asked for, with a key that may read it
         assert httpx.get(f"{url}/livez", timeout=TIMEOUT_S).status_code == 200
-        got = httpx.get(f"{url}/metrics", timeout=TIMEOUT_S)
-    # then: there are no metrics to read
+        got = httpx.get(
+            f"{url}/metrics", headers={"Authorization": f"Bearer {scraper}"}, timeout=TIMEOUT_S
+        )
+        anonymous = httpx.get(f"{url}/metrics", timeout=TIMEOUT_S)
+    # then: there are no metrics to read; without a key the route is still refused
+    assert anonymous.status_code == 401, anonymous.text
     assert got.status_code == 404, got.text
     assert "docket_http" not in got.text and "bentoml_" not in got.text
