@@ -20,7 +20,7 @@ from serving.access import Principal
 from serving.decisions.evaluate import Evaluation, evaluate_many, find_recourse_many
 from serving.decisions.record import CaseRef, DecisionRecord, PersonalData, RecordedRationale
 from serving.decisions.served import ServedModel
-from serving.decisions.validation import DecideRequest, InvalidFeatures
+from serving.decisions.validation import DecideRequest, InvalidFeatures, check_audit_attributes
 
 __all__ = ["PreparedDecision", "prepare_decision", "prepare_decisions"]
 
@@ -103,7 +103,15 @@ def prepare_decisions(
         ev if isinstance(ev, InvalidFeatures) else _UNSET for ev in evaluated
     ]
     for i, ev, recourse in zip(valid, evs, recourses, strict=True):
-        out[i] = _build(served, requests[i], principal, ev, recourse, now, ids[i], cases[i])
+        try:
+            # kept for monitoring only: checked here, never given to the model
+            attributes = check_audit_attributes(served.spec, requests[i].audit_attributes)
+        except InvalidFeatures as problem:
+            out[i] = problem
+            continue
+        out[i] = _build(
+            served, requests[i], principal, ev, recourse, now, ids[i], cases[i], attributes
+        )
     return out
 
 
@@ -116,6 +124,7 @@ def _build(
     now: datetime,
     decision_id: str | None,
     case_id: str | None,
+    audit_attributes: dict[str, str | int | float] | None,
 ) -> PreparedDecision:
     spec = served.spec
     assert spec.policy is not None
@@ -156,5 +165,6 @@ def _build(
         automated_decision_consent=consent,
         recourse=None if recourse is None else recourse.model_dump(mode="json"),
         training_data_consent=request.training_data_consent,
+        audit_attributes=audit_attributes,
     )
     return PreparedDecision(record=record, personal=personal, case=case, rationale=rationale_json)
