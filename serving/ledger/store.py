@@ -33,7 +33,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import URL, Connection, Engine, func, insert, select, text, update
+from sqlalchemy import URL, Connection, Engine, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -292,6 +292,22 @@ def _flush_postgres(
     )
 
 
+_ENTRY_COLUMNS = (
+    "seq, entry_id, kind, use_case, subject_id, recorded_at, digest, payload_hash, prev_hash,"
+    " entry_hash"
+)
+_INSERT_ENTRIES = text(
+    f"INSERT INTO log_entries ({_ENTRY_COLUMNS}) VALUES (:seq, :entry_id, :kind, :use_case,"
+    " :subject_id, :recorded_at, :digest, :payload_hash, :prev_hash, :entry_hash)"
+)
+_INSERT_PAYLOADS = text(
+    "INSERT INTO payloads (entry_id, payload, salt, erased_at, erasure_reason)"
+    " VALUES (:entry_id, :payload, :salt, :erased_at, :erasure_reason)"
+)
+_MOVE_HEAD = text("UPDATE chain_head SET seq = :seq, entry_hash = :entry_hash WHERE id = 1")
+_READ_HEAD = text("SELECT seq, entry_hash FROM chain_head WHERE id = 1")
+
+
 def _flush_rows(
     session: Session,
     postgres: bool,
@@ -303,14 +319,15 @@ def _flush_rows(
     if postgres:
         _flush_postgres(session, entry_rows, payload_rows, head)
         return
+    # plain statements on the session's connection: the ORM's bulk insert cost more
+    # Python per append than SQLite takes to write the rows
+    connection = session.connection()
     if entry_rows:
-        session.execute(insert(LogEntryRow), entry_rows)
+        connection.execute(_INSERT_ENTRIES, entry_rows)
     if payload_rows:
-        session.execute(insert(PayloadRow), payload_rows)
+        connection.execute(_INSERT_PAYLOADS, payload_rows)
     if head is not None:
-        session.execute(
-            update(ChainHeadRow).where(ChainHeadRow.id == 1).values(seq=head[0], entry_hash=head[1])
-        )
+        connection.execute(_MOVE_HEAD, {"seq": head[0], "entry_hash": head[1]})
 
 
 def _prepare_many(entries: Sequence[NewEntry]) -> list[_Prepared]:
@@ -604,9 +621,7 @@ class DecisionLog:
             found = session.execute(_POSTGRES_LOCK_AND_HEAD, {"key": APPEND_LOCK_KEY}).first()
         else:
             # SQLite holds the write lock already (BEGIN IMMEDIATE)
-            found = session.execute(
-                select(ChainHeadRow.seq, ChainHeadRow.entry_hash).where(ChainHeadRow.id == 1)
-            ).first()
+            found = session.connection().execute(_READ_HEAD).first()
         if found is None:
             raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
         return int(found[0]), str(found[1])
@@ -845,7 +860,9 @@ class DecisionLog:
 
     def _append_locked(self, session: Session, prepared: _Prepared) -> LogEntry:
         """Extend the chain from ``chain_head``; the caller holds the writer lock."""
-        head = session.get(ChainHeadRow, 1)
+        # read again (after flushing this transaction's ORM changes): append_many moves the
+        # head with a plain statement, which the session's copy of the row does not see
+        head = session.get(ChainHeadRow, 1, populate_existing=True)
         if head is None:
             raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
         entry, entry_row, _ = self._chained(prepared, head.seq, head.entry_hash)
