@@ -16,9 +16,12 @@ chunk on an executor.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -352,6 +355,23 @@ def _write(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
     os.replace(tmp, path)  # a part file exists only whole
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a chunk is decided (only the results are kept).
+
+    A chunk makes hundreds of thousands of objects that live until it is written;
+    each automatic collection would walk them all again (a third of the deciding
+    time, measured). What a chunk leaves as cyclic garbage is collected after it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def process_chunk(
     job: ChunkJob,
     served: ServedModel,
@@ -361,6 +381,18 @@ def process_chunk(
     frame: pd.DataFrame,
 ) -> ChunkResult:
     """Decide, record and write one chunk (rows ``first_row`` … of the input), once."""
+    with collector_paused():
+        return _process_chunk(job, served, log, chunk, first_row, frame)
+
+
+def _process_chunk(
+    job: ChunkJob,
+    served: ServedModel,
+    log: DecisionLog,
+    chunk: int,
+    first_row: int,
+    frame: pd.DataFrame,
+) -> ChunkResult:
     part, rejects_part = job.part(chunk), job.rejects_part(chunk)
     if part.exists():  # written after its transaction committed: nothing left to do
         written = pq.read_table(part, columns=["case_id"]).column("case_id")

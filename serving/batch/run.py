@@ -10,10 +10,15 @@ over a changed input is refused, since its rows would get the ids of other rows.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import multiprocessing
+import os
+import pickle
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,8 @@ from serving.ledger import DecisionLog, LogKind
 __all__ = ["BatchPlan", "BatchSummary", "plan_batch", "rejects_path", "run_local"]
 
 DEFAULT_CHUNK_ROWS = 5000
+#: processes of a local run (default: one per usable core)
+WORKERS_ENV = "DOCKET_BATCH_WORKERS"
 MANIFEST = "_batch_run.json"
 
 
@@ -240,13 +247,92 @@ def progress_line(summary: BatchSummary, total: int, result: ChunkResult, t0: fl
     )
 
 
-def run_local(plan: BatchPlan, progress: Callable[[str], None] = lambda _: None) -> BatchSummary:
-    """Decide every chunk in this process, in order."""
+def local_workers(chunks: int) -> int:
+    """How many processes decide a local run: ``DOCKET_BATCH_WORKERS``, else one per
+    usable core; never more than there are chunks."""
+    raw = os.environ.get(WORKERS_ENV)
+    if raw is None or not raw.strip():
+        wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    else:
+        try:
+            wanted = int(raw)
+        except ValueError:
+            wanted = 0
+        if wanted < 1:
+            raise BatchError(f"{WORKERS_ENV} must be a whole number of at least 1; got {raw!r}")
+    return max(1, min(wanted, chunks))
+
+
+def run_local(
+    plan: BatchPlan,
+    progress: Callable[[str], None] = lambda _: None,
+    *,
+    workers: int | None = None,
+) -> BatchSummary:
+    """Decide every chunk on this machine: in this process, in order, with one worker;
+    else in ``workers`` processes (default :func:`local_workers`), each deciding whole
+    chunks with its own ledger connection (the ledger orders their transactions)."""
+    if workers is not None and workers < 1:
+        raise BatchError(f"workers must be at least 1; got {workers}")
+    n = local_workers(plan.chunks) if workers is None else min(workers, max(plan.chunks, 1))
     summary = BatchSummary(plan.job.run_id, plan.job.use_case, plan.job.version, "local")
     t0 = time.perf_counter()
-    for chunk, first, frame in plan.frames():
-        result = process_chunk(plan.job, plan.served, plan.log, chunk, first, frame)
-        summary.add(result)
-        progress(progress_line(summary, plan.rows, result, t0))
+    if n == 1:
+        gc.freeze()  # the model and the input are kept to the end: no collection walks them
+        for chunk, first, frame in plan.frames():
+            result = process_chunk(plan.job, plan.served, plan.log, chunk, first, frame)
+            summary.add(result)
+            progress(progress_line(summary, plan.rows, result, t0))
+    else:
+        for result in _in_processes(plan, n):
+            summary.add(result)
+            progress(progress_line(summary, plan.rows, result, t0))
     summary.seconds = time.perf_counter() - t0
     return finish(plan, summary)
+
+
+# per worker process: the model and an open ledger (set by _start_worker)
+_WORKER: list[tuple[ChunkJob, ServedModel, DecisionLog]] = []
+
+
+def _start_worker(job: ChunkJob, blob: bytes) -> None:
+    _WORKER.append((job, pickle.loads(blob), DecisionLog(job.database_url)))
+    gc.freeze()
+
+
+def _worker_chunk(chunk: int, first: int, frame: pd.DataFrame) -> ChunkResult:
+    job, served, log = _WORKER[0]
+    return process_chunk(job, served, log, chunk, first, frame)
+
+
+def _in_processes(plan: BatchPlan, workers: int) -> Iterator[ChunkResult]:
+    """The chunks decided by ``workers`` fresh processes, results as they finish.
+
+    Fresh (spawned) processes, not forks: a fork would inherit the parent's open
+    database connections and LightGBM's OpenMP state, neither safe to use after it.
+    At most two chunks per worker are in flight, so the input is not copied at once.
+    """
+    context = multiprocessing.get_context("spawn")
+    frames = plan.frames()
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(plan.job, pickle.dumps(plan.served)),
+    ) as pool:
+        pending: set[Future[ChunkResult]] = set()
+        try:
+            while True:
+                for chunk, first, frame in frames:
+                    pending.add(pool.submit(_worker_chunk, chunk, first, frame))
+                    if len(pending) >= 2 * workers:
+                        break
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: f.result().chunk):
+                    yield future.result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise

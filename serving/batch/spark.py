@@ -13,6 +13,7 @@ ledger, a shared OUTPUT path). PySpark is the optional extra ``docket[spark]``.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import sys
@@ -77,6 +78,7 @@ def _worker_state(job: ChunkJob, model: Any) -> tuple[ServedModel, DecisionLog]:
     if state is None:
         blob = model.value if hasattr(model, "value") else model  # a broadcast, or the bytes
         state = (pickle.loads(blob), DecisionLog(job.database_url))
+        gc.freeze()  # the model lives as long as the executor: no collection walks it
         _WORKER.clear()  # one run at a time per executor process
         _WORKER[job.run_id] = state
     return state

@@ -168,7 +168,7 @@ def test_spark_resumes_a_run_that_crashed_locally(
     plan = plan_batch(settings, USE_CASE, source, out, requested_by="e2e", chunk_rows=15)
     with pytest.raises(RuntimeError, match="simulated crash"):
         try:
-            run_local(plan)
+            run_local(plan, workers=1)  # in this process, where the crash is patched in
         finally:
             plan.log.close()
     monkeypatch.undo()

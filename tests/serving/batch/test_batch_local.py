@@ -143,7 +143,7 @@ def test_resume_after_a_crash_decides_no_row_twice(
     run_id = plan.job.run_id
     with pytest.raises(RuntimeError, match="simulated crash"):
         try:
-            run_local(plan)
+            run_local(plan, workers=1)  # in this process, where the crash is patched in
         finally:
             plan.log.close()
     monkeypatch.undo()
