@@ -35,6 +35,7 @@ from serving.decisions import DecideRequest, DecisionEngine, DecisionView
 from serving.decisions.errors import RegistryUnavailable
 from serving.http.app import create_app
 from serving.http.errors import error_response
+from serving.http.examples import add_examples
 from serving.http.metrics import TrafficMetrics, metrics_enabled
 from serving.http.responses import ErrorBody, json_errors
 from serving.http.routers import ROUTERS
@@ -129,6 +130,8 @@ class DocketService(bentoml.Service[Any]):
         # the mounted app's routes bring ErrorBody already; this keeps the $ref whole alone
         assert isinstance(spec.components, dict)
         spec.components["schemas"].setdefault("ErrorBody", ErrorBody.model_json_schema())
+        # every JSON route's recorded example request and answers (serving.http.examples)
+        add_examples(spec.paths)
         return spec
 
 
