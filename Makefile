@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.docket-installed
 PIP_FLAGS := --disable-pip-version-check -q --only-binary grpcio
 
-.PHONY: demo test lint typecheck unit lock clean vendor browser
+.PHONY: demo test lint typecheck unit lock clean vendor browser notebooks
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/strip_notebooks.py --check notebooks/
+
+# runs every notebook (starting the service the later ones need) and writes HTML
+# copies with their outputs to .docket/notebooks/; the stored notebooks stay clean
+notebooks: $(STAMP)
+	$(BIN)/python tools/run_notebooks.py .docket/notebooks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
