@@ -33,6 +33,7 @@ SERVING_RANK = {
     "review": 3,
     "console": 4,
     "batch": 4,
+    "monitoring": 4,
     "http": 5,
     "tables": 5,
 }

@@ -6,11 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 
 from serving.access import allow
 from serving.http.responses import API_GATE, json_errors
 from serving.http.routers import deps
 from serving.http.routers.ledger import checkpointing_of
+from serving.ledger import LogError
+from serving.monitoring.alerts import status_lines
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=API_GATE)
 
@@ -33,7 +36,7 @@ def reload_models(request: Request) -> dict[str, Any]:
 
 @router.get(
     "/status",
-    summary="served versions, refused champions and their reasons, stop switches, the ledger's checkpoints and each witness sink (last success, last error, checkpoints queued)",
+    summary="served versions, refused champions and their reasons, stop switches, the ledger's checkpoints and each witness sink (last success, last error, checkpoints queued), and the monitoring alerts raised now",
 )
 @allow("auditor", "admin")
 def status(request: Request) -> dict[str, Any]:
@@ -41,6 +44,10 @@ def status(request: Request) -> dict[str, Any]:
     checkpointing = checkpointing_of(request)
     if checkpointing is not None:
         found["ledger"] = checkpointing.status()
+    try:
+        found["monitoring"] = status_lines(deps.engine(request).log)
+    except (LogError, SQLAlchemyError):  # the status page is most needed when the database is away
+        found["monitoring"] = "unknown: the ledger database cannot be reached"
     return found
 
 
