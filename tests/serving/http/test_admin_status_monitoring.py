@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.testclient import TestClient
 
@@ -41,7 +41,12 @@ def test_a_raised_alert_is_a_line_and_a_cleared_one_is_not(tmp_path: Path) -> No
     income = Alert("drift", "alert", week, "psi", "income", 0.41, 0.25)
     gap = Alert("system", "warn", week, "override_rate_gap", "sex", 0.2, 0.1, ("f", "m"))
     subject = subject_of("credit-eligibility")
-    for alert, state in ((income, "raised"), (gap, "raised"), (gap, "cleared")):
+    steps: list[tuple[Alert, Literal["raised", "cleared"]]] = [
+        (income, "raised"),
+        (gap, "raised"),
+        (gap, "cleared"),
+    ]
+    for alert, state in steps:
         log.append("admin", "credit-eligibility", alert_digest(alert, state), subject_id=subject)
 
     # when
