@@ -44,6 +44,8 @@ pytestmark = pytest.mark.e2e
 
 CONSOLE = "/console"
 ROLE_PEOPLE = ("reviewer", "senior_reviewer", "auditor", "admin")
+#: roles only an API key holds (no person): an application, a Prometheus server
+KEY_ONLY = ("application", "monitoring")
 #: credentials that must never get past the door
 REFUSED = ("none", "unknown", "revoked key", "disabled person")
 MADE_UP_ID = "0123456789ab"
@@ -66,8 +68,8 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     settings, _ = build_registry(home / "registry", 0)
     log = DecisionLog(settings.database_url)
     log.migrate()
-    tokens = {"application": create_key(log.engine, "application", "matrix app")[0]}
-    roles = {"application": frozenset({"application"})}
+    tokens = {role: create_key(log.engine, role, f"matrix {role}")[0] for role in KEY_ONLY}
+    roles = {role: frozenset({role}) for role in KEY_ONLY}
     revoked, revoked_key = create_key(log.engine, "application", "matrix revoked")
     assert revoke_key(log.engine, revoked_key.key_id)
     tokens["revoked key"] = revoked
@@ -130,12 +132,12 @@ def _expected(m: Matrix, rule: RouteRule, who: str) -> str:
         return "pass"
     console = rule.path.startswith(f"{CONSOLE}/") or rule.path == CONSOLE
     # an API key signs no one in to the console: there it is as good as no credential
-    if who in REFUSED or (console and who == "application"):
+    if who in REFUSED or (console and who in KEY_ONLY):
         return ("303" if rule.method == "GET" else "401") if console else "401"
     return "pass" if m.roles[who] & rule.roles else "403"
 
 
-CREDENTIALS = (*REFUSED, "application", *ROLE_PEOPLE)
+CREDENTIALS = (*REFUSED, *KEY_ONLY, *ROLE_PEOPLE)
 
 
 def test_every_route_answers_every_credential_as_its_declared_roles_say(matrix: Matrix) -> None:
@@ -181,4 +183,4 @@ def test_the_matrix_covers_console_pages_api_routes_and_open_routes() -> None:
     assert any(r.path.startswith(f"{CONSOLE}/") and not r.open for r in rules)
     assert any(not r.path.startswith(CONSOLE) and not r.open for r in rules)
     assert any(r.open for r in rules)
-    assert {role for r in rules for role in r.roles} == {"application", *ROLE_PEOPLE}
+    assert {role for r in rules for role in r.roles} == {*KEY_ONLY, *ROLE_PEOPLE}
