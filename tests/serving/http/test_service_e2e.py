@@ -489,3 +489,40 @@ def test_every_route_a_user_facing_message_names_answers(
             timeout=60,
         )
         assert got.status_code != 405 and _route_exists(got), (method, path, got.text)
+
+
+def test_outcome_labels_and_audit_attributes_over_http(
+    service: tuple, engine: DecisionEngine
+) -> None:
+    url, keys, settings = service
+    features = rows_by_path(engine, "credit-eligibility", per_path=1)["approve"][0]
+    body = {"use_case": "credit-eligibility", "features": features}
+    plain = _post(url, keys["application"], body).json()
+    # audit attributes change nothing the model sees; a key outside the spec is refused
+    grouped = _post(
+        url, keys["application"], {**body, "audit_attributes": {"Age": 61, "Marital": "widow"}}
+    )
+    assert grouped.status_code == 200, grouped.text
+    made = grouped.json()
+    assert (made["score"], made["outcome"]) == (plain["score"], plain["outcome"])
+    assert made["rationale"]["contributions"] == plain["rationale"]["contributions"]
+    refused = _post(url, keys["application"], {**body, "audit_attributes": {"Postcode": "x"}})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["audit_attributes", "Postcode"]
+    # labels: recorded once, unchanged the second time, another application's refused
+    label = {"outcomes": [{"decision_id": made["decision_id"], "label": 1}]}
+    first = _post(url, keys["application"], label, path="/outcomes")
+    assert first.status_code == 200, first.text
+    assert [r["status"] for r in first.json()["results"]] == ["recorded"]
+    again = _post(url, keys["application"], label, path="/outcomes").json()
+    assert [r["status"] for r in again["results"]] == ["unchanged"]
+    other = _post(url, keys["other application"], label, path="/outcomes")
+    assert [r["status"] for r in other.json()["results"]] == ["forbidden"]
+    assert _post(url, keys["reviewer"], label, path="/outcomes").status_code == 403
+    log = DecisionLog(settings.database_url)
+    labels = [
+        e
+        for e in log.entries_for(made["decision_id"])
+        if e.kind == "admin" and e.digest.get("label") == 1
+    ]
+    assert len(labels) == 1
