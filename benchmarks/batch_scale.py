@@ -13,9 +13,11 @@ audit does not pass), the use case's rows are resampled to ``--rows`` rows and:
     encoded rows, LightGBM's default threads; encoding timed apart;
 (b) naive baseline: pandas chunks, encode, score, ``shap.TreeExplainer`` on the
     booster per chunk; no policy, no reasons, no recourse, no ledger;
-(c) ``--engine local``: every row through ``prepare_decision`` (validation, score,
-    policy, exact contributions, reasons, recourse for adverse rows), one ledger
-    transaction per chunk with review cases, results and rejects written;
+(c) ``--engine local``: every row through ``prepare_decisions`` (validation, score,
+    policy, exact contributions, reasons, recourse for adverse rows; the rows of a
+    chunk decided together, each exactly as ``POST /decide`` decides it alone), one
+    ledger transaction per chunk with review cases, results and rejects written; in
+    as many processes as ``DOCKET_BATCH_WORKERS`` says (default: one per usable core);
 (d) ``--engine spark`` on ``--spark-master`` (default ``local[2]``): the same.
 
 (c) and (d) decide the first ``--engine-rows`` rows (default: all of them); when that
@@ -206,7 +208,12 @@ def main() -> None:
         note(f"[{engine}] {rows_per_s(engine_rows, seconds):,.0f} rows/s ({check})")
 
     load_after = os.getloadavg()
-    print(f"\nbatch_scale: {USE_CASE}, {os.cpu_count()} cores, chunk {args.chunk_rows} rows")
+    from serving.batch.run import local_workers
+
+    print(
+        f"\nbatch_scale: {USE_CASE}, {os.cpu_count()} cores, chunk {args.chunk_rows} rows,"
+        f" local engine in {local_workers(-(-engine_rows // args.chunk_rows))} processes"
+    )
     print(f"load average before {load_before[0]:.2f} / after {load_after[0]:.2f} (1 min)")
     print(f"{'what':58} {'rows':>10} {'seconds':>9} {'rows/s':>11}  notes")
     for what, n, s, extra in lines:

@@ -65,7 +65,10 @@ def evaluate(
 
 def _out_of_distribution(served: ServedModel, X: np.ndarray) -> list[list[str]]:
     ood = served.model.ood
-    return [[] for _ in range(X.shape[0])] if ood is None else ood.check_many(X)
+    if ood is None:
+        return [[] for _ in range(X.shape[0])]
+    # one row (a request alone): the row check is cheaper than the vectorised pass
+    return [ood.check(X[0])] if X.shape[0] == 1 else ood.check_many(X)
 
 
 # a row's place in the answer until its evaluation is made

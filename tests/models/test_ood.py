@@ -92,3 +92,24 @@ def test_inside_agrees_with_check_row_by_row() -> None:
     # then they agree on every row, and both outcomes occur
     assert inside.tolist() == [det.check(X[i]) == [] for i in range(n)]
     assert inside.any() and (~inside).any()
+
+
+def test_check_many_gives_what_check_gives_row_by_row() -> None:
+    # given mixed rows as above, plus rows placed on the joint-distance limit itself
+    # (where a many-row and a one-row matrix product may round differently)
+    det = _fitted()
+    rng = np.random.default_rng(3)
+    n = 300
+    X = np.column_stack(
+        [rng.normal(50, 25, n), rng.normal(5, 2.5, n), rng.integers(0, 3, n).astype(float)]
+    )
+    X[rng.random(n) < 0.05, 1] = np.nan
+    centre = det.center_ * np.ones(2)
+    for k in range(10):  # along a random direction, scaled to distance == the limit
+        direction = rng.normal(size=2)
+        unit = det._distance((centre + direction)[None, :])[0]
+        X[k, :2] = centre + direction * det.distance_limit_ / unit
+        X[k, 2] = 1.0
+    # when checked together, then row by row: the same messages, in the same order
+    assert det.check_many(X) == [det.check(X[i]) for i in range(n)]
+    assert any(det.check(X[i]) for i in range(n)) and any(not det.check(X[i]) for i in range(n))
