@@ -639,7 +639,12 @@ app.add_typer(review_app, name="review")
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="application, reviewer, auditor or admin.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="application, reviewer, auditor, admin or monitoring (reads /metrics only)."
+        ),
+    ],
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
     by: ByOption = None,
     as_json: JsonFlag = False,

@@ -36,7 +36,7 @@ from serving.decisions.errors import RegistryUnavailable
 from serving.http.app import create_app
 from serving.http.errors import error_response
 from serving.http.examples import add_examples
-from serving.http.metrics import TrafficMetrics, metrics_enabled
+from serving.http.metrics import TrafficMetrics, count_decision, metrics_enabled
 from serving.http.responses import ErrorBody, json_errors
 from serving.http.routers import ROUTERS
 from serving.http.routes import route_table
@@ -228,6 +228,7 @@ class Docket:
             response = error_response(exc)
             ctx.response.status_code = response.status_code
             return response
+        count_decision(view)
         if answered:
             return Response(answered[0], media_type="application/json")
         return _shown(view)

@@ -104,12 +104,14 @@ def test_series_by_route_template_do_not_grow_with_ids(
     rows = [r for rs in rows_by_path(engine, USE_CASE, per_path=14).values() for r in rs]
     assert len(rows) >= DECISIONS
     decided: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
     ids: list[str] = []
     for features in rows[:DECISIONS]:
         r = client.post(f"{url}/decide", json={"use_case": USE_CASE, "features": features})
         decided[str(r.status_code)] += 1
         if r.status_code == 200:
             ids.append(r.json()["decision_id"])
+            outcomes[r.json()["outcome"]] += 1
     assert decided == {"200": DECISIONS}, decided
     read: Counter[str] = Counter()
     unmatched: Counter[str] = Counter()
@@ -163,6 +165,13 @@ def test_series_by_route_template_do_not_grow_with_ids(
     assert "no-such-0" not in text_20
     # and: BentoML's own traffic series (labelled by raw path) are not there
     assert "bentoml_api_server_request" not in text_40
+    # and: the decisions by outcome, over both workers, are the answers given
+    counted = {
+        labels["outcome"]: int(value)
+        for name, labels, value in after_40
+        if name == "docket_decisions_total" and labels["use_case"] == USE_CASE
+    }
+    assert counted == dict(outcomes), (counted, outcomes)
     # and: the worker answering the scrape read the review queue and the alerts
     up = {
         labels["source"]: value

@@ -45,6 +45,7 @@ SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
         frozenset({"auditor", "admin", "senior_reviewer"}),
     ),
     ("/console/ledger", "Ledger", frozenset({"auditor", "admin"})),
+    ("/console/monitoring", "Monitoring", frozenset({"auditor", "admin", "senior_reviewer"})),
     ("/console/admin/switches", "Stop switches", frozenset({"admin"})),
     ("/console/admin/people", "People and keys", frozenset({"admin"})),
 )
