@@ -59,11 +59,15 @@ def _human(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: the issue's and the README's spelling of the two window kinds
+_WINDOW_ALIASES = {"1d": "day", "7d": "week"}
+
+
 @app.command("monitor")
 @user_errors
 def monitor(
     use_case: Annotated[str, typer.Argument(help="Use case name or spec path.")],
-    window: Annotated[str, typer.Option(help="Window kind: day or week.")] = "week",
+    window: Annotated[str, typer.Option(help="Window kind: day (or 1d) or week (or 7d).")] = "week",
     since: Annotated[
         str | None, typer.Option(help="Only decisions since: 7d, 4w or an ISO date.")
     ] = None,
@@ -92,8 +96,12 @@ def monitor(
     from serving.monitoring.page import render_page
     from serving.monitoring.reader import read_spec_decisions, reference_sample
 
+    window = _WINDOW_ALIASES.get(window, window)
     if window not in ("day", "week"):
-        typer.echo(f"error: '--window' must be one of ['day', 'week'] (got {window!r})", err=True)
+        typer.echo(
+            f"error: '--window' must be one of ['day', 'week', '1d', '7d'] (got {window!r})",
+            err=True,
+        )
         raise typer.Exit(code=2)
     spec = resolve_spec(use_case)
     settings = spec.monitoring or MonitoringSection()

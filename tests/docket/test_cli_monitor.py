@@ -38,7 +38,14 @@ def ledger(
 def test_bad_window_is_exit_2(ledger: DecisionLog) -> None:
     result = runner.invoke(app, ["monitor", "credit-eligibility", "--window", "month"])
     assert result.exit_code == 2
-    assert "'--window' must be one of ['day', 'week'] (got 'month')" in result.output
+    assert "'--window' must be one of ['day', 'week', '1d', '7d'] (got 'month')" in result.output
+
+
+@pytest.mark.parametrize(("given", "kind"), [("7d", "week"), ("1d", "day"), ("day", "day")])
+def test_window_spellings(ledger: DecisionLog, given: str, kind: str) -> None:
+    result = runner.invoke(app, ["monitor", "credit-eligibility", "--window", given, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["window"] == kind
 
 
 def test_an_empty_ledger_has_no_alert(ledger: DecisionLog) -> None:
