@@ -229,9 +229,10 @@ class Docket:
             ctx.response.status_code = response.status_code
             return response
         count_decision(view)
-        if answered:
-            return Response(answered[0], media_type="application/json")
-        return _shown(view)
+        # bytes, not a dict: BentoML serialises a dict through a type adapter it builds (and
+        # whose JSON schema it computes) on every request, a large part of the answer's cost
+        body = answered[0] if answered else json.dumps(_shown(view)).encode()
+        return Response(body, media_type="application/json")
 
 
 def _shown(view: DecisionView) -> dict[str, Any]:
