@@ -355,10 +355,14 @@ def _new_key() -> str:
     return f"docket-client-{uuid.uuid4().hex}"
 
 
-def _json(model: BaseModel) -> bytes:
+def _json(model: BaseModel, omit_none: tuple[str, ...] = ()) -> bytes:
     # serialised once: every attempt of the call sends these exact bytes, as the
     # service's idempotency store compares them
-    return json.dumps(model.model_dump(mode="json"), separators=(",", ":")).encode()
+    body = model.model_dump(mode="json")
+    for name in omit_none:
+        if body.get(name) is None:
+            body.pop(name, None)
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 class _Calls:
@@ -373,6 +377,7 @@ class _Calls:
         automated_decision_consent: bool,
         training_data_consent: bool,
         idempotency_key: str | None,
+        audit_attributes: dict[str, Any] | None = None,
     ) -> Call[DecisionView]:
         request = DecideRequest(
             use_case=use_case,
@@ -380,12 +385,14 @@ class _Calls:
             application_ref=application_ref,
             automated_decision_consent=automated_decision_consent,
             training_data_consent=training_data_consent,
+            audit_attributes=audit_attributes,
         )
         return Call(
             "POST",
             "/decide",
             _model(DecisionView),
-            body=_json(request),
+            # audit attributes are sent only when given (monitoring only; see the README)
+            body=_json(request, omit_none=("audit_attributes",)),
             idempotency_key=idempotency_key or _new_key(),
         )
 
@@ -698,6 +705,7 @@ class DocketClient(_Base):
         automated_decision_consent: bool = True,
         training_data_consent: bool = False,
         idempotency_key: str | None = None,
+        audit_attributes: dict[str, Any] | None = None,
     ) -> DecisionView:
         """``POST /decide``: one decision (the same ``Idempotency-Key`` on every attempt)."""
         return self.send(
@@ -708,6 +716,7 @@ class DocketClient(_Base):
                 automated_decision_consent=automated_decision_consent,
                 training_data_consent=training_data_consent,
                 idempotency_key=idempotency_key,
+                audit_attributes=audit_attributes,
             )
         )
 
@@ -855,6 +864,7 @@ class AsyncDocketClient(_Base):
         automated_decision_consent: bool = True,
         training_data_consent: bool = False,
         idempotency_key: str | None = None,
+        audit_attributes: dict[str, Any] | None = None,
     ) -> DecisionView:
         return await self.send(
             _Calls.decide(
@@ -864,6 +874,7 @@ class AsyncDocketClient(_Base):
                 automated_decision_consent=automated_decision_consent,
                 training_data_consent=training_data_consent,
                 idempotency_key=idempotency_key,
+                audit_attributes=audit_attributes,
             )
         )
 

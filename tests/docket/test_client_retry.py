@@ -129,6 +129,24 @@ def test_the_jitter_is_drawn_between_zero_and_the_backoff() -> None:
     assert sleeps == [expected.uniform(0, 0.5), expected.uniform(0, 1.0), expected.uniform(0, 2.0)]
 
 
+def test_audit_attributes_are_sent_only_when_given() -> None:
+    # given: two refusals that end the call at once (nothing to retry)
+    script = Script(
+        refused(400, {"error": "invalid features", "detail": []}),
+        refused(400, {"error": "invalid features", "detail": []}),
+    )
+    with client(script, [], attempts=1) as docket:
+        # when: one decide with audit attributes, one without
+        with pytest.raises(InvalidRequest):
+            docket.decide("credit", FEATURES, audit_attributes={"Age": 61})
+        with pytest.raises(InvalidRequest):
+            docket.decide("credit", FEATURES)
+    # then
+    with_them, without = (json.loads(r.content) for r in script.requests)
+    assert with_them["audit_attributes"] == {"Age": 61}
+    assert "audit_attributes" not in without
+
+
 def test_a_decide_is_retried_with_one_key_and_the_same_bytes_on_every_attempt() -> None:
     # given: refusals worth retrying, then a refusal that is not
     script = Script(

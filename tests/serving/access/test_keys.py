@@ -32,7 +32,7 @@ def test_bad_role_or_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
     log.migrate()
     with pytest.raises(
         KeyAdminError,
-        match=r"role must be one of \['application', 'reviewer', 'auditor', 'admin'\]; got 'boss'",
+        match=r"role must be one of \['application', 'reviewer', 'auditor', 'admin', 'monitoring'\]; got 'boss'",
     ):
         create_key(log.engine, "boss", "x")
     with pytest.raises(KeyAdminError, match="name must be 1-200 characters"):

@@ -392,6 +392,7 @@ def _example_path(template: str, decision_id: str) -> str:
         .replace("{person_id}", "0123456789abcdef")
         .replace("{key_id}", "0123456789ab")
         .replace("{entry_id}", "0123456789abcdef")
+        .replace("{window}", "week")
     )
     assert "{" not in path, f"no example value for the parameter of {template}"
     return path

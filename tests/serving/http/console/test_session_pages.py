@@ -39,6 +39,7 @@ def _concrete(path: str) -> str:
         "{version}": "1",
         "{person_id}": "0123456789abcdef",
         "{key_id}": "0123456789ab",
+        "{window}": "week",
     }.items():
         path = path.replace(name, value)
     assert "{" not in path, path
