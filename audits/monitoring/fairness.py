@@ -44,7 +44,14 @@ from audits.monitoring.frames import (
     Window,
     window_codes,
 )
-from audits.monitoring.grouping import Figure, Prepared, figure, known_groups, prepare
+from audits.monitoring.grouping import (
+    Figure,
+    Prepared,
+    check_min_group_size,
+    figure,
+    known_groups,
+    prepare,
+)
 from models.spec import WindowKind
 
 LIVE_OUTCOMES = ("approved", "referred", "declined")
@@ -143,12 +150,7 @@ def live_fairness(
     -------
     (list of LiveGroupRow, list of LiveSummary)
     """
-    if (
-        isinstance(min_group_size, bool)
-        or not isinstance(min_group_size, int)
-        or min_group_size < 1
-    ):
-        raise MonitoringInputError(f"'min_group_size' must be an int >= 1 (got {min_group_size!r})")
+    check_min_group_size(min_group_size)
     ready = prepared or prepare(decisions, attributes, window)
     codes, windows, groups = ready.window_of, ready.windows, ready.groups
     if groups is None or not groups.partitions:

@@ -100,6 +100,16 @@ class Prepared:
     groups: KnownGroups | None
 
 
+def check_min_group_size(min_group_size: object) -> None:
+    """Refuse a ``min_group_size`` that is not a whole number of at least 1 (bools included)."""
+    if (
+        isinstance(min_group_size, bool)
+        or not isinstance(min_group_size, int)
+        or min_group_size < 1
+    ):
+        raise MonitoringInputError(f"'min_group_size' must be an int >= 1 (got {min_group_size!r})")
+
+
 def prepare(frame: pd.DataFrame, attributes: Sequence[str], window: WindowKind) -> Prepared:
     """Check the decisions, cut them into windows and split the rows into groups."""
     check_decisions(frame)

@@ -51,7 +51,7 @@ from audits.monitoring.frames import (
     require_columns,
     utc_naive,
 )
-from audits.monitoring.grouping import Figure, Prepared, figure, prepare
+from audits.monitoring.grouping import Figure, Prepared, check_min_group_size, figure, prepare
 from models.spec import WindowKind
 
 RATE_FIGURES = (
@@ -214,12 +214,7 @@ def system_by_group(
         reviewer's rows in reviewer order.
     """
     check_decisions(decisions)
-    if (
-        isinstance(min_group_size, bool)
-        or not isinstance(min_group_size, int)
-        or min_group_size < 1
-    ):
-        raise MonitoringInputError(f"'min_group_size' must be an int >= 1 (got {min_group_size!r})")
+    check_min_group_size(min_group_size)
     ready = prepared or prepare(decisions, attributes, window)
     codes, windows, groups = ready.window_of, ready.windows, ready.groups
     ind = _indicators(decisions)
