@@ -34,6 +34,7 @@ def _human(result: dict) -> str:
         f"  results: {result['output']}\n"
         f"  rejects: {result['rejects']}\n"
         f"  {result['seconds']:.1f} s, {result['rows_per_second']} rows/s"
+        + (f" in {result['workers']} processes" if (result["workers"] or 1) > 1 else "")
     )
 
 
@@ -65,6 +66,13 @@ def batch(
     chunk_rows: Annotated[
         int, typer.Option(help="Rows per chunk: one ledger transaction each.")
     ] = 5000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Local engine: processes deciding chunks side by side (default:"
+            " DOCKET_BATCH_WORKERS, else one per usable core).",
+        ),
+    ] = None,
     master: Annotated[
         str | None,
         typer.Option(help="Spark master (default: SPARK_REMOTE, spark-submit's, or local[*])."),
@@ -77,6 +85,16 @@ def batch(
     from serving.batch import BatchError, plan_batch, run_local
 
     requested_by = operator_name(by)
+    if workers is not None and workers < 1:
+        typer.echo(f"error: --workers must be at least 1; got {workers}", err=True)
+        raise typer.Exit(code=2)
+    if workers is not None and engine is Engine.spark:
+        typer.echo(
+            f"error: --workers {workers} is for --engine local; Spark's parallelism is set by"
+            " its master and executors (--master, SPARK_REMOTE)",
+            err=True,
+        )
+        raise typer.Exit(code=2)
     try:
         plan = plan_batch(
             Settings.from_env().ensure(),
@@ -100,7 +118,7 @@ def batch(
 
                 summary = run_spark(plan, master=master, progress=progress)
             else:
-                summary = run_local(plan, progress=progress)
+                summary = run_local(plan, progress=progress, workers=workers)
         finally:
             plan.log.close()
     except BatchError as exc:

@@ -88,6 +88,8 @@ class BatchSummary:
     output: str = ""
     rejects: str = ""
     seconds: float = 0.0
+    #: processes that decided a local run; None on Spark (its master sets the parallelism)
+    workers: int | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -276,6 +278,7 @@ def run_local(
         raise BatchError(f"workers must be at least 1; got {workers}")
     n = local_workers(plan.chunks) if workers is None else min(workers, max(plan.chunks, 1))
     summary = BatchSummary(plan.job.run_id, plan.job.use_case, plan.job.version, "local")
+    summary.workers = n
     t0 = time.perf_counter()
     if n == 1:
         gc.freeze()  # the model and the input are kept to the end: no collection walks them

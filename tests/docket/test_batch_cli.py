@@ -137,3 +137,36 @@ def test_a_killed_run_resumes_without_deciding_a_row_twice(
     after = _decisions(env)
     assert len(after) == rows and set(after.values()) == {1}
     assert set(pd.read_parquet(out)["decision_id"]) == set(after)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_option_sets_the_processes(
+    env: dict[str, str], tmp_path: Path, workers: int
+) -> None:
+    source = write_input(sample_rows(40, bad=False), tmp_path / "in.parquet")
+    out = tmp_path / "out"
+    args = ["batch", USE_CASE, str(source), str(out), "--chunk-rows", "10"]
+    result = runner.invoke(app, [*args, "--workers", str(workers), "--json"])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["workers"], summary["decided"]) == (workers, 40)
+    # the same rows, whatever the number of processes: each row decided once
+    decided = _decisions(env)
+    assert len(decided) == 40 and set(decided.values()) == {1}
+    assert sorted(pd.read_parquet(out)["row"]) == list(range(40))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "0"], "--workers must be at least 1; got 0"),
+        (["--workers", "2", "--engine", "spark"], "--workers 2 is for --engine local"),
+    ],
+)
+def test_workers_refusals_name_the_option(
+    env: dict[str, str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    source = write_input(sample_rows(5, bad=False), tmp_path / "in.parquet")
+    result = runner.invoke(app, ["batch", USE_CASE, str(source), str(tmp_path / "o"), *args])
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "o").exists()
