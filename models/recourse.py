@@ -90,10 +90,29 @@ class Verdict(_Frozen):
 Judge = Callable[[np.ndarray], Sequence[Verdict]]
 """Re-decides encoded rows exactly like real requests: one :class:`Verdict` per row."""
 
-# A search asks for model scores or verdicts of encoded rows by yielding
-# ("score" | "judge", rows) and is sent the answer; the driver (:func:`_drive`) answers
-# the questions of many searches with one model call and one judge call per step.
-_Ask = tuple[Literal["score", "judge"], np.ndarray]
+
+@dataclass(frozen=True)
+class ScoredJudge:
+    """A :data:`Judge` that can also be given the rows' model scores, so as not to repeat them.
+
+    ``decide(rows, scores)`` must give what ``decide(rows, None)`` gives when ``scores``
+    are ``model.score`` of each row (NaN where not known). The search passes scores only
+    for a model that scores rows alone (:func:`scores_rows_alone`), where a row's score
+    does not depend on the rows scored with it.
+    """
+
+    decide: Callable[[np.ndarray, np.ndarray | None], Sequence[Verdict]]
+
+    def __call__(self, rows: np.ndarray) -> Sequence[Verdict]:
+        return self.decide(rows, None)
+
+
+# A search asks for model scores, verdicts or the training-support check of encoded rows
+# by yielding (kind, rows, scores) and is sent the answer; ``scores`` are the rows' known
+# scores for a judge (NaN where unknown). The driver (:func:`_drive`) answers the
+# questions of many searches with one call of each kind per step.
+_Kind = Literal["inside", "score", "judge"]
+_Ask = tuple[_Kind, np.ndarray, np.ndarray | None]
 _Steps = Generator[_Ask, Any, "Recourse"]
 
 
@@ -268,6 +287,7 @@ def _drive(model: DecisionModel, judge: Judge | None, searches: list[_Steps]) ->
     shared = scores_rows_alone(model)
     results: list[Recourse | None] = [None] * len(searches)
     asked: dict[int, _Ask] = {}
+    kinds: tuple[_Kind, ...] = ("inside", "score", "judge")
 
     def advance(i: int, answer: Any) -> None:
         try:
@@ -279,11 +299,20 @@ def _drive(model: DecisionModel, judge: Judge | None, searches: list[_Steps]) ->
         advance(i, None)
     while asked:
         answers: dict[int, Any] = {}
-        for kind in ("score", "judge"):
-            askers = [i for i, (k, _) in asked.items() if k == kind]
+        for kind in kinds:
+            askers = [i for i, a in asked.items() if a[0] == kind]
+            if not askers:
+                continue
+            if kind == "inside":
+                # the support check is the same for any grouping of rows (OODDetector.inside_each)
+                ood = model.ood
+                assert ood is not None
+                answers.update(
+                    zip(askers, ood.inside_each([asked[i][1] for i in askers]), strict=True)
+                )
+                continue
             for who in [askers] if shared else [[i] for i in askers]:
-                if who:
-                    answers.update(_answer(model, judge, kind, who, [asked[i][1] for i in who]))
+                answers.update(_answer(model, judge, kind, who, [asked[i] for i in who], shared))
         asked.clear()
         for i, answer in answers.items():
             advance(i, answer)
@@ -292,15 +321,28 @@ def _drive(model: DecisionModel, judge: Judge | None, searches: list[_Steps]) ->
 
 
 def _answer(
-    model: DecisionModel, judge: Judge | None, kind: str, who: list[int], rows: list[np.ndarray]
+    model: DecisionModel,
+    judge: Judge | None,
+    kind: str,
+    who: list[int],
+    asks: list[_Ask],
+    shared: bool,
 ) -> dict[int, Any]:
-    """One call for the questions of searches ``who`` (their ``rows``), split back per search."""
+    """One call for the questions of searches ``who`` (their ``asks``), split back per search."""
+    rows = [a[1] for a in asks]
     stacked = np.concatenate(rows) if len(rows) > 1 else rows[0]
     if kind == "score":
         got: Any = np.asarray(model.score(stacked), dtype=np.float64)
     else:
         assert judge is not None
-        got = list(judge(stacked))
+        if isinstance(judge, ScoredJudge) and shared:
+            known = [
+                np.full(r.shape[0], np.nan) if a[2] is None else a[2]
+                for r, a in zip(rows, asks, strict=True)
+            ]
+            got = list(judge.decide(stacked, np.concatenate(known) if len(known) > 1 else known[0]))
+        else:
+            got = list(judge(stacked))
         if len(got) != stacked.shape[0]:
             raise ValueError(_MESSAGE_JUDGE_LENGTH.format(n=stacked.shape[0], got=len(got)))
     answers: dict[int, Any] = {}
@@ -432,17 +474,22 @@ class _Search:
         self.judge = judge
 
     # -- the three checks --------------------------------------------------------
-    def inside(self, rows: np.ndarray) -> np.ndarray:
-        ood = self.model.ood
-        return np.ones(rows.shape[0], dtype=bool) if ood is None else ood.inside(rows)
+    def inside(self, rows: np.ndarray) -> Generator[_Ask, Any, np.ndarray]:
+        if self.model.ood is None:
+            return np.ones(rows.shape[0], dtype=bool)
+        out: np.ndarray = yield ("inside", rows, None)
+        return out
 
-    def verdicts(self, rows: np.ndarray) -> Generator[_Ask, Any, list[Verdict]]:
+    def verdicts(
+        self, rows: np.ndarray, scores: np.ndarray | None
+    ) -> Generator[_Ask, Any, list[Verdict]]:
+        """The judge's verdicts; ``scores``: the rows' model scores if known (NaN if not)."""
         assert self.judge is not None
-        out: list[Verdict] = yield ("judge", rows)
+        out: list[Verdict] = yield ("judge", rows, scores)
         return out
 
     def score(self, rows: np.ndarray) -> Generator[_Ask, Any, np.ndarray]:
-        out: np.ndarray = yield ("score", rows)
+        out: np.ndarray = yield ("score", rows, None)
         return out
 
     def reaching(
@@ -453,7 +500,8 @@ class _Search:
         if self.judge is None or not reach.any():
             return reach, np.zeros_like(reach), {}
         idx = np.flatnonzero(reach)
-        judged = dict(zip(idx.tolist(), (yield from self.verdicts(rows[idx])), strict=True))
+        verdicts = yield from self.verdicts(rows[idx], scores[idx])
+        judged = dict(zip(idx.tolist(), verdicts, strict=True))
         ok = np.zeros_like(reach)
         ok[[i for i, v in judged.items() if v.outcome == "approved"]] = True
         return ok, reach & ~ok, judged
@@ -467,10 +515,18 @@ class _Search:
             raise ValueError(
                 f"encoded row must have {len(model.feature_names)} columns; got {x0.size} instead"
             )
+        # the judge scores the row itself unless the search did (the caller's score is
+        # only used for the search, as before)
+        known = np.array([np.nan])
         if original is None:
             original = float((yield from self.score(x0[None, :]))[0])
+            known = np.array([original])
         if original >= self.target:
-            verdict = (yield from self.verdicts(x0[None, :]))[0] if self.judge is not None else None
+            verdict = (
+                (yield from self.verdicts(x0[None, :], known))[0]
+                if self.judge is not None
+                else None
+            )
             if verdict is None or verdict.outcome == "approved":
                 return (
                     yield from self._answer(x0, _Attempt(x0, original, verdict), original, None)
@@ -481,7 +537,7 @@ class _Search:
         changed: list[int] = []  # positions in ``space``, in the order they were changed
         reached = False
         while len(changed) < max_changes and not reached:
-            cand, owner, sizes = self._candidates(cur.row, changed)
+            cand, owner, sizes = yield from self._candidates(cur.row, changed)
             if cand.shape[0] == 0:
                 break
             scores = yield from self.score(cand)
@@ -516,7 +572,7 @@ class _Search:
 
     def _candidates(
         self, row: np.ndarray, changed: list[int]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> Generator[_Ask, Any, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Every single move from ``row`` inside the training support, its owner and size."""
         blocks: list[tuple[int, np.ndarray, np.ndarray]] = []
         for i, a in enumerate(self.space):
@@ -536,7 +592,7 @@ class _Search:
             owner[at : at + k] = i
             sizes_all[at : at + k] = sizes
             at += k
-        keep = self.inside(cand)
+        keep = yield from self.inside(cand)
         return cand[keep], owner[keep], sizes_all[keep]
 
     def _shrink(
@@ -562,7 +618,8 @@ class _Search:
             cand = np.repeat(cur.row[None, :], idx.size, axis=0)
             cand[:, a.j] = path[idx]
             scores = (yield from self.score(cand)).copy()
-            scores[~self.inside(cand)] = -np.inf  # never step outside the training support
+            # never step outside the training support
+            scores[~(yield from self.inside(cand))] = -np.inf
             ok, _, judged = yield from self.reaching(cand, scores)
             hits = np.flatnonzero(ok)
             if not hits.size:
@@ -578,7 +635,11 @@ class _Search:
     def _final(self, row: np.ndarray) -> Generator[_Ask, Any, tuple[float, Verdict | None]]:
         """The proof: re-score the row with the same model and re-decide it with the judge."""
         score = float((yield from self.score(row[None, :]))[0])
-        verdict = (yield from self.verdicts(row[None, :]))[0] if self.judge is not None else None
+        verdict = (
+            (yield from self.verdicts(row[None, :], np.array([score])))[0]
+            if self.judge is not None
+            else None
+        )
         return score, verdict
 
     def _answer(
@@ -595,7 +656,9 @@ class _Search:
             changes = _changes(self.space, x0, found_at.row)
             # a changed row must lie inside the support (true by construction; checked
             # because it is cheap); the unchanged row is what the person asked about
-            ok = score >= target and (not changes or bool(self.inside(found_at.row[None, :])[0]))
+            ok = score >= target and (
+                not changes or bool((yield from self.inside(found_at.row[None, :]))[0])
+            )
             if judged:
                 ok = ok and verdict is not None and verdict.outcome == "approved"
             if ok:

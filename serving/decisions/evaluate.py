@@ -16,6 +16,7 @@ the other rows, so a row gets the same result alone or in a batch.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,8 @@ from scipy.special import expit
 
 from models.policy import PolicyResult, apply_policy
 from models.rationale import Rationale
-from models.recourse import Recourse, Verdict, scores_rows_alone
+from models.recourse import Recourse, ScoredJudge, Verdict, scores_rows_alone
+from models.spec import DecisionSpec
 from serving.decisions.served import ServedModel
 from serving.decisions.validation import InvalidFeatures, check_features
 
@@ -146,26 +148,113 @@ def decode_row(served: ServedModel, x: np.ndarray) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class _Column:
+    """What :func:`check_features` accepts for one encoded column, to check many rows at once."""
+
+    name: str
+    categories: list[str] | None  # None: numeric
+    nullable: bool
+    low: float
+    high: float
+
+
+# per loaded model: the spec the columns were made for, and the columns
+_COLUMNS: weakref.WeakKeyDictionary[Any, tuple[DecisionSpec, list[_Column] | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _columns(served: ServedModel) -> list[_Column] | None:
+    """Per encoded column, the spec's contract; None when the spec's features are not
+    exactly the model's (then every row goes through :func:`check_features`)."""
+    try:
+        cached = _COLUMNS.get(served.model)
+    except TypeError:  # a model that cannot be weakly referenced: made each time
+        return _make_columns(served)
+    if cached is not None and cached[0] is served.spec:
+        return cached[1]
+    out = _make_columns(served)
+    _COLUMNS[served.model] = (served.spec, out)
+    return out
+
+
+def _make_columns(served: ServedModel) -> list[_Column] | None:
+    spec = served.spec
+    names = list(served.model.feature_names)
+    if sorted(names) != sorted(spec.feature_names) or len(set(names)) != len(names):
+        return None
+    out: list[_Column] = []
+    for name in names:
+        f = spec.features[name]
+        if f.type == "categorical":
+            out.append(_Column(name, list(f.categories or []), f.nullable, 0.0, 0.0))
+            continue
+        assert f.min is not None and f.max is not None
+        if float(f.min) != f.min or float(f.max) != f.max:
+            return None  # bounds a float cannot hold exactly: compare as check_features does
+        out.append(_Column(name, None, f.nullable, float(f.min), float(f.max)))
+    return out
+
+
+def _plainly_valid(columns: list[_Column], rows: np.ndarray) -> np.ndarray:
+    """Rows whose decoded values :func:`check_features` surely accepts as they are.
+
+    A missing value where the feature is nullable, a finite number within the spec's
+    ``[min, max]``, a category code that names one of the spec's categories. Any other
+    row (which a real request might have refused) goes through the full check.
+    """
+    missing = np.isnan(rows)
+    ok = np.ones(rows.shape[0], dtype=bool)
+    for j, c in enumerate(columns):
+        v = rows[:, j]
+        if c.categories is None:
+            fine = np.isfinite(v) & (v >= c.low) & (v <= c.high)
+        else:
+            fine = (v == np.floor(v)) & (v >= 0) & (v < len(c.categories))
+        ok &= (missing[:, j] & c.nullable) | fine
+    return ok
+
+
 def judge(
     served: ServedModel,
     X: np.ndarray,
     *,
     consent: bool | Sequence[bool],
     stopped: bool,
+    scores: np.ndarray | None = None,
 ) -> list[PolicyResult]:
     """The policy result each encoded row would get as a real request (same checks, no record).
 
-    ``consent``: one value for every row, or one per row.
+    ``consent``: one value for every row, or one per row. ``scores``: the rows'
+    ``model.score`` when the caller has them (NaN where not), for a model that scores
+    rows alone (:func:`models.recourse.scores_rows_alone`); the others are computed.
     """
     spec, model = served.spec, served.model
     assert spec.policy is not None
     rows = np.atleast_2d(np.asarray(X, dtype=np.float64))
-    scores = np.asarray(model.score(rows), dtype=np.float64)
+    if scores is None:
+        scores = np.asarray(model.score(rows), dtype=np.float64)
+    else:
+        scores = np.array(scores, dtype=np.float64)
+        unknown = np.isnan(scores)
+        if unknown.any():
+            scores[unknown] = np.asarray(model.score(rows[unknown]), dtype=np.float64)
     ood = _out_of_distribution(served, rows)
     each = [consent] * rows.shape[0] if isinstance(consent, bool) else list(consent)
+    columns = _columns(served)
+    plain = _plainly_valid(columns, rows).tolist() if columns is not None else None
+    values = rows.tolist()
     results = []
     for i in range(rows.shape[0]):
-        features = check_features(spec, decode_row(served, rows[i]))
+        if columns is not None and plain is not None and plain[i]:
+            # what check_features returns for these values: the decoded values themselves
+            features: dict[str, Any] = {
+                c.name: None if v != v else (v if c.categories is None else c.categories[int(v)])
+                for c, v in zip(columns, values[i], strict=True)
+            }
+        else:
+            features = check_features(spec, decode_row(served, rows[i]))
         results.append(
             apply_policy(
                 spec.policy,
@@ -201,21 +290,29 @@ def find_recourse_many(
     """
     assert served.spec.policy is not None
     out: list[Recourse | None] = [None] * len(evs)
+    # verdicts are immutable: rows with the same outcome and reasons share one
+    made: dict[tuple[str, tuple[str, ...]], Verdict] = {}
     for given in (True, False):
         idx = [i for i, ev in enumerate(evs) if ev.policy.adverse and bool(consent[i]) == given]
         if not idx:
             continue
 
-        def as_verdicts(rows: np.ndarray, given: bool = given) -> list[Verdict]:
-            return [
-                Verdict(outcome=r.outcome, reasons=tuple(f.detail for f in r.referral_reasons))
-                for r in judge(served, rows, consent=given, stopped=stopped)
-            ]
+        def as_verdicts(
+            rows: np.ndarray, scores: np.ndarray | None, given: bool = given
+        ) -> list[Verdict]:
+            out = []
+            for r in judge(served, rows, consent=given, stopped=stopped, scores=scores):
+                key = (r.outcome, tuple(f.detail for f in r.referral_reasons))
+                v = made.get(key)
+                if v is None:
+                    v = made[key] = Verdict(outcome=r.outcome, reasons=key[1])
+                out.append(v)
+            return out
 
         found = served.recourse.find_many(
             [evs[i].x for i in idx],
             target_score=served.spec.policy.approve_at,
-            judge=as_verdicts,
+            judge=ScoredJudge(as_verdicts),
             scores=[evs[i].score for i in idx],
         )
         for i, r in zip(idx, found, strict=True):
