@@ -454,6 +454,8 @@ class _Attempt:
     row: np.ndarray
     score: float
     verdict: Verdict | None
+    scored: bool = True
+    """Whether ``score`` is the model's score of ``row`` (not a score the caller gave)."""
 
 
 class _Search:
@@ -472,6 +474,8 @@ class _Search:
         self.space = space
         self.target = target
         self.judge = judge
+        # a row's score is then the same in any call: the proof need not score it again
+        self.rescore = not scores_rows_alone(model)
 
     # -- the three checks --------------------------------------------------------
     def inside(self, rows: np.ndarray) -> Generator[_Ask, Any, np.ndarray]:
@@ -518,6 +522,7 @@ class _Search:
         # the judge scores the row itself unless the search did (the caller's score is
         # only used for the search, as before)
         known = np.array([np.nan])
+        scored = original is None
         if original is None:
             original = float((yield from self.score(x0[None, :]))[0])
             known = np.array([original])
@@ -529,10 +534,12 @@ class _Search:
             )
             if verdict is None or verdict.outcome == "approved":
                 return (
-                    yield from self._answer(x0, _Attempt(x0, original, verdict), original, None)
+                    yield from self._answer(
+                        x0, _Attempt(x0, original, verdict, scored), original, None
+                    )
                 )
 
-        cur = _Attempt(x0.copy(), original, None)
+        cur = _Attempt(x0.copy(), original, None, scored)
         blocked: _Attempt | None = None  # reaches the score, but a rule refers it
         changed: list[int] = []  # positions in ``space``, in the order they were changed
         reached = False
@@ -632,9 +639,17 @@ class _Search:
         return best
 
     # -- the answer ----------------------------------------------------------------
-    def _final(self, row: np.ndarray) -> Generator[_Ask, Any, tuple[float, Verdict | None]]:
-        """The proof: re-score the row with the same model and re-decide it with the judge."""
-        score = float((yield from self.score(row[None, :]))[0])
+    def _final(self, at: _Attempt) -> Generator[_Ask, Any, tuple[float, Verdict | None]]:
+        """The proof: re-score the row with the same model and re-decide it with the judge.
+
+        A model that scores rows alone gives the row the score it got in the search, bit
+        for bit, so that score is taken instead of a second call.
+        """
+        row = at.row
+        if at.scored and not self.rescore:
+            score = at.score
+        else:
+            score = float((yield from self.score(row[None, :]))[0])
         verdict = (
             (yield from self.verdicts(row[None, :], np.array([score])))[0]
             if self.judge is not None
@@ -652,7 +667,7 @@ class _Search:
         judged = self.judge is not None
         target = self.target
         if found_at is not None:
-            score, verdict = yield from self._final(found_at.row)
+            score, verdict = yield from self._final(found_at)
             changes = _changes(self.space, x0, found_at.row)
             # a changed row must lie inside the support (true by construction; checked
             # because it is cheap); the unchanged row is what the person asked about
@@ -679,7 +694,7 @@ class _Search:
         verdict = None
         if best_attempt is not None:
             attempt = _changes(self.space, x0, best_attempt.row)
-            attempt_score, verdict = yield from self._final(best_attempt.row)
+            attempt_score, verdict = yield from self._final(best_attempt)
         return Recourse(
             found=False,
             re_decided=judged,
