@@ -17,6 +17,7 @@ own metrics stay off (its middleware labels by raw path: see that module).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -187,6 +188,10 @@ class Docket:
             )
         for thread in self._threads:
             thread.start()
+        # Everything loaded so far (BentoML, MLflow, the models: ~450,000 objects) lives as
+        # long as the worker; left in the collector's oldest generation, each full
+        # collection walked all of it while a decision waited (223 ms, measured)
+        gc.freeze()
 
     def _spec_for(self, use_case: str) -> DecisionSpec | None:
         try:

@@ -32,3 +32,30 @@ def test_shutdown_stops_the_reload_thread_and_the_engine_is_in_the_app_state(
 
     # then
     assert not any(t.is_alive() for t in service._threads)
+
+
+def test_what_the_worker_loaded_is_kept_out_of_full_collections(
+    served_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    settings = served_settings.model_copy(
+        update={"database_url": f"sqlite:///{tmp_path / 'decisions.db'}"}
+    )
+    for key, value in settings.as_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DOCKET_RELOAD_SECONDS", "0")
+    gc.unfreeze()  # whatever an earlier test froze in this process
+    try:
+        service = Docket.inner()
+        try:
+            # what the worker loaded (the served model among it) is in the permanent
+            # generation, which collections do not walk
+            assert gc.get_freeze_count() > 0
+            frozen = gc.get_freeze_count()
+            gc.collect()
+            assert gc.get_freeze_count() == frozen
+        finally:
+            service.shutdown()
+    finally:
+        gc.unfreeze()
