@@ -139,6 +139,7 @@ class _SwitchMoved(Exception):
 class _Decided:
     row: int
     record: DecisionRecord
+    record_json: dict[str, Any]  # record.model_dump(mode="json"), dumped once for both uses
     recourse: dict[str, Any] | None
     application_ref: str | None
     entry: LogEntry
@@ -225,24 +226,25 @@ def _record(
         )
         if now_stopped != stopped:
             raise _SwitchMoved(now_stopped)
+        records = [p.record.model_dump(mode="json") for _, p, _ in prepared]
         entries = tx.append_many(
             [
                 NewEntry(
                     LogKind.DECISION,
                     job.use_case,
-                    p.record.model_dump(mode="json"),
+                    record,
                     payload=p.personal.model_dump(mode="json"),
                     subject_id=p.record.decision_id,
                 )
-                for _, p, _ in prepared
+                for (_, p, _), record in zip(prepared, records, strict=True)
             ]
         )
         cases = [case_row(p.record) for _, p, _ in prepared if p.case is not None]
         if cases:  # one multi-row insert, in the decisions' transaction
             tx.session.execute(insert(CaseRow), cases)
         decided.extend(
-            _Decided(row, p.record, p.personal.recourse, ref, entry)
-            for (row, p, ref), entry in zip(prepared, entries, strict=True)
+            _Decided(row, p.record, record, p.personal.recourse, ref, entry)
+            for (row, p, ref), record, entry in zip(prepared, records, entries, strict=True)
         )
         tx.append(
             LogKind.ADMIN,
@@ -303,7 +305,14 @@ def _from_ledger(
         record = DecisionRecord.model_validate(entry.digest)
         payload = log.get_payload(entry.entry_id).payload or {}
         decided.append(
-            _Decided(row, record, payload.get("recourse"), payload.get("application_ref"), entry)
+            _Decided(
+                row,
+                record,
+                record.model_dump(mode="json"),
+                payload.get("recourse"),
+                payload.get("application_ref"),
+                entry,
+            )
         )
     # the rows not recorded were the rejected ones: validate them again for their errors
     everything = set(range(first_row, first_row + len(bodies)))
@@ -326,7 +335,7 @@ def _from_ledger(
 
 def _result_row(d: _Decided) -> dict[str, Any]:
     record = d.record
-    rationale = record.rationale.model_dump(mode="json")
+    rationale = d.record_json["rationale"]
     return {
         "row": d.row,
         "decision_id": record.decision_id,
@@ -337,7 +346,7 @@ def _result_row(d: _Decided) -> dict[str, Any]:
         "score": record.score,
         "case_id": record.case.case_id if record.case else None,
         "review_deadline": record.case.deadline if record.case else None,
-        "reasons": json.dumps([r.model_dump(mode="json") for r in record.reasons]),
+        "reasons": json.dumps(d.record_json["reasons"]),
         "contributions": json.dumps(rationale["contributions"]),
         "base_value": rationale["base_value"],
         "log_odds": rationale["log_odds"],
