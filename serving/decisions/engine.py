@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mlflow.exceptions import MlflowException
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,7 @@ from serving.decisions.served import ServedModel, last_promotion, load_served
 from serving.decisions.switches import StopSwitches, SwitchChanged
 from serving.decisions.validation import DecideRequest
 from serving.ledger import DecisionLog, LogEntry, LogError
+from serving.ledger.group_commit import ConnectionCheck
 from serving.ledger.receipts import pending_receipt
 
 logger = logging.getLogger("docket.serving")
@@ -352,10 +354,11 @@ class DecisionEngine:
                 latency_ms=round((time.perf_counter() - t0) * 1000, 3),
             )
 
-        def confirm(session: Session) -> None:
+        def confirm(connection: Connection) -> None:
             # before the entry is chained: the switch as the chain orders it (a read only,
-            # so the common decision, with nothing else to write, needs no savepoint)
-            switches.confirm(session, spec.name, stopped)
+            # so the common decision, with nothing else to write, needs no savepoint, and
+            # on the connection alone, so its group is written without an ORM session)
+            switches.confirm(connection, spec.name, stopped)
 
         def in_transaction(session: Session, entry: LogEntry) -> None:
             if hook is not None and case is not None:
@@ -371,7 +374,7 @@ class DecisionEngine:
                 record.model_dump(mode="json"),
                 payload=personal.model_dump(mode="json"),
                 subject_id=decision_id,
-                check=confirm,
+                check=ConnectionCheck(confirm),
                 also=in_transaction if writes else None,
             )
         except (LogError, ValueError) as exc:

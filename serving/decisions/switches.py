@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime
 from functools import cache
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -26,8 +26,8 @@ from serving.ledger import DecisionLog, LogEntry
 __all__ = ["StopSwitches", "SwitchChanged"]
 
 logger = logging.getLogger("docket.serving")
-#: where a transaction keeps the switch states it has read (``Session.info``)
-_SESSION_KEY = "docket_stop_switches"
+#: where a connection keeps the switch states its transaction has read (``Connection.info``)
+_MEMO_KEY = "docket_stop_switches"
 
 
 class SwitchChanged(Exception):
@@ -58,18 +58,25 @@ class StopSwitches:
         seen = self._seen.get(use_case)
         return self.is_stopped(use_case) if seen is None else seen
 
-    def confirm(self, session: Session, use_case: str, assumed: bool) -> None:
-        """Raise :class:`SwitchChanged` unless the switch is ``assumed`` (in the append's
-        transaction, so a database error fails the append: 503, nothing written)."""
+    def confirm(self, connection: Connection, use_case: str, assumed: bool) -> None:
+        """Raise :class:`SwitchChanged` unless the switch is ``assumed`` (on the append's
+        connection, in its transaction, so a database error fails the append: 503,
+        nothing written)."""
         # read once per transaction: a group commit confirms many decisions in one, under
         # the writer lock, and a flip committed after this read appends its own entry
         # only after this transaction releases the lock, so the chain's order still holds
-        known: dict[str, bool] = session.info.setdefault(_SESSION_KEY, {})
+        transaction = connection.get_transaction()
+        memo: tuple[object, dict[str, bool]] | None = connection.info.get(_MEMO_KEY)
+        if memo is None or memo[0] is not transaction:
+            # connection.info lasts as long as the database connection: the states are
+            # kept with the transaction they were read in (held, so never mistaken for a
+            # later one that reuses its id)
+            memo = (transaction, {})
+            connection.info[_MEMO_KEY] = memo
+        known = memo[1]
         stopped = known.get(use_case)
         if stopped is None:
-            stopped = bool(
-                session.connection().execute(_state_query(), {"use_case": use_case}).scalar()
-            )
+            stopped = bool(connection.execute(_state_query(), {"use_case": use_case}).scalar())
             known[use_case] = stopped
         self._seen[use_case] = stopped
         if stopped != assumed:

@@ -29,6 +29,10 @@ What does not change
   before the entry is chained, and only reads: if it raises, its caller gets the
   exception and the entry is simply not chained (no savepoint needed, nothing of it
   was written); the rest of the group commits. Checks run on the leader's thread.
+  A :class:`ConnectionCheck` is given the transaction's connection instead.
+* The leader's session is handed only to ``also`` hooks and to checks that are not
+  a :class:`ConnectionCheck`; a group of the common decision (a connection check, no
+  hook) is written on the session's connection directly.
 * A database error while the group is written (before the commit) rolls the group
   back and writes each of its appends alone, as before, so one entry the database
   refuses fails only its own caller.
@@ -43,6 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from serving.ledger.entries import LogEntry
@@ -54,6 +59,7 @@ __all__ = [
     "GROUP_MAX_ENV",
     "GROUP_WINDOW_ENV",
     "Check",
+    "ConnectionCheck",
     "GroupCommitSettings",
     "GroupCommitter",
     "GroupWriter",
@@ -142,6 +148,25 @@ class GroupCommitSettings:
 Hook = Callable[[Session, LogEntry], None]
 #: a read-only check run under the writer lock before the entry is chained
 Check = Callable[[Session], None]
+
+
+class ConnectionCheck:
+    """A check that reads through the transaction's connection alone (no ORM session).
+
+    The leader calls ``run(connection)`` with the group's connection, so a group of
+    such checks and no ``also`` hook is written without an ORM session at all; called
+    as a plain :data:`Check` (with a session) it runs on the session's connection.
+    """
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: Callable[[Connection], None]) -> None:
+        self.run = run
+
+    def __call__(self, session: Session) -> None:
+        self.run(session.connection())
+
+
 #: what the store queues: its checked, serialised entry (this module never looks inside)
 P = TypeVar("P")
 

@@ -58,6 +58,7 @@ from serving.ledger.entries import (
 )
 from serving.ledger.group_commit import (
     Check,
+    ConnectionCheck,
     GroupCommitSettings,
     GroupCommitter,
     PendingAppend,
@@ -272,7 +273,7 @@ _POSTGRES_LOCK_AND_HEAD = text(
 
 
 def _flush_postgres(
-    session: Session,
+    connection: Connection,
     entry_rows: list[dict[str, Any]],
     payload_rows: list[dict[str, Any]],
     head: tuple[int, str] | None,
@@ -280,7 +281,7 @@ def _flush_postgres(
     """Insert ``entry_rows`` and ``payload_rows`` and move the head to ``head``, at once."""
     if not entry_rows and head is None:
         return
-    session.execute(
+    connection.execute(
         _POSTGRES_GROUP,
         {
             "entries": json.dumps(entry_rows),
@@ -309,7 +310,7 @@ _READ_HEAD = text("SELECT seq, entry_hash FROM chain_head WHERE id = 1")
 
 
 def _flush_rows(
-    session: Session,
+    connection: Connection,
     postgres: bool,
     entry_rows: list[dict[str, Any]],
     payload_rows: list[dict[str, Any]],
@@ -317,11 +318,10 @@ def _flush_rows(
 ) -> None:
     """Insert the rows (one statement each, or one in all on PostgreSQL); move the head."""
     if postgres:
-        _flush_postgres(session, entry_rows, payload_rows, head)
+        _flush_postgres(connection, entry_rows, payload_rows, head)
         return
-    # plain statements on the session's connection: the ORM's bulk insert cost more
-    # Python per append than SQLite takes to write the rows
-    connection = session.connection()
+    # plain statements: the ORM's bulk insert cost more Python per append than SQLite
+    # takes to write the rows
     if entry_rows:
         connection.execute(_INSERT_ENTRIES, entry_rows)
     if payload_rows:
@@ -441,6 +441,9 @@ class DecisionLog:
             GroupCommitter(settings, self._write_group) if settings.enabled else None
         )
         self._group_conn: Connection | None = None
+        self._group_sess: Session | None = None
+        #: whether an ``also`` hook or a plain check was given the group's session
+        self._group_sess_shown = False
 
     @property
     def group_committer(self) -> GroupCommitter[_Prepared] | None:
@@ -458,6 +461,9 @@ class DecisionLog:
 
     def close(self) -> None:
         """Release the database connections."""
+        session, self._group_sess = self._group_sess, None
+        if session is not None:
+            session.close()
         connection, self._group_conn = self._group_conn, None
         if connection is not None:
             connection.close()
@@ -553,17 +559,32 @@ class DecisionLog:
         the commit rolls the group back and writes each append alone (one refused
         entry then fails only its caller); a failed commit fails them all, as a
         failed commit of one append did; so does a failure to connect or lock.
+
+        The session only begins and commits the transaction; the statements and the
+        :class:`~serving.ledger.group_commit.ConnectionCheck` checks of the common
+        decision go to its connection directly (through the session each paid its
+        transaction bookkeeping and events again), and the session is handed only to
+        ``also`` hooks and plain checks. One no append ever saw is kept for the next
+        group (its setup costs more than SQLite's writing of a decision's rows).
         """
         group: list[PendingAppend[_Prepared]] | None = None
         committing = False
         written: list[tuple[PendingAppend[_Prepared], LogEntry]] = []
         try:
-            connection = self._group_connection()
-            with Session(bind=connection) as session, session.begin():
-                head = self._lock_and_read_head(session)
-                group = take()
-                written = self._write_group_locked(session, group, head)
-                committing = True
+            session = self._group_session()
+            try:
+                with session.begin():
+                    head = self._lock_and_read_head(session)
+                    group = take()
+                    written = self._write_group_locked(session, group, head)
+                    committing = True
+            finally:
+                if self._group_sess_shown:
+                    # a hook or check saw it (its info, its objects): the next group
+                    # gets a fresh one, as every group did
+                    self._group_sess = None
+                    self._group_sess_shown = False
+                    session.close()
         except SQLAlchemyError as error:
             self._drop_group_connection()
             if group is None or committing or len(group) == 1:
@@ -590,17 +611,25 @@ class DecisionLog:
         for pending, entry in written:
             pending.entry = entry
 
-    def _group_connection(self) -> Connection:
-        """The connection group leaders write on, kept between groups.
+    def _group_session(self) -> Session:
+        """The session group leaders write through, on a connection kept between groups.
 
-        Only the leader uses it (one at a time). Kept, it saves the pool's check-out
-        ping, a round trip paid while other writers wait; a failed group drops it.
+        Only the leader uses them (one at a time). Kept, the connection saves the pool's
+        check-out ping, a round trip paid while other writers wait, and the session its
+        setup; a failed group drops both. The session only begins and commits the
+        transaction (and serves ``also`` hooks and plain checks): the group's own
+        statements go to its connection directly (see :meth:`_write_group_locked`).
         """
         if self._group_conn is None:
             self._group_conn = self._writer.connect()
-        return self._group_conn
+        if self._group_sess is None:
+            self._group_sess = Session(bind=self._group_conn)
+        return self._group_sess
 
     def _drop_group_connection(self) -> None:
+        session, self._group_sess = self._group_sess, None
+        if session is not None:
+            session.close()
         connection, self._group_conn = self._group_conn, None
         if connection is not None:
             try:
@@ -609,7 +638,7 @@ class DecisionLog:
             except SQLAlchemyError:
                 pass  # already broken: nothing left to release
 
-    def _lock_and_read_head(self, session: Session) -> tuple[int, str]:
+    def _lock_and_read_head(self, session: Session | Connection) -> tuple[int, str]:
         """Take the writer lock and read the head: one round trip on PostgreSQL.
 
         The lock is taken in the row filter and the row read ``FOR UPDATE``: the
@@ -617,11 +646,12 @@ class DecisionLog:
         ``FOR UPDATE`` is the newest committed version (re-read if a writer that held
         the lock moved the head meanwhile), so it is the head as of the lock.
         """
+        connection = session if isinstance(session, Connection) else session.connection()
         if is_postgres(self._engine):
-            found = session.execute(_POSTGRES_LOCK_AND_HEAD, {"key": APPEND_LOCK_KEY}).first()
+            found = connection.execute(_POSTGRES_LOCK_AND_HEAD, {"key": APPEND_LOCK_KEY}).first()
         else:
             # SQLite holds the write lock already (BEGIN IMMEDIATE)
-            found = session.connection().execute(_READ_HEAD).first()
+            found = connection.execute(_READ_HEAD).first()
         if found is None:
             raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
         return int(found[0]), str(found[1])
@@ -642,16 +672,25 @@ class DecisionLog:
         written: list[tuple[PendingAppend[_Prepared], LogEntry]] = []
         entry_rows: list[dict[str, Any]] = []
         payload_rows: list[dict[str, Any]] = []
+        postgres = is_postgres(self._engine)
+        # statements and connection checks go to the connection itself: through the
+        # session each would pay its transaction bookkeeping and events again
+        connection = session.connection()
 
         def flush(head: tuple[int, str] | None = None) -> None:
-            _flush_rows(session, is_postgres(self._engine), entry_rows, payload_rows, head)
+            _flush_rows(connection, postgres, entry_rows, payload_rows, head)
             entry_rows.clear()
             payload_rows.clear()
 
         for pending in group:
-            if pending.check is not None:
+            check = pending.check
+            if check is not None:
                 try:
-                    pending.check(session)
+                    if isinstance(check, ConnectionCheck):
+                        check.run(connection)
+                    else:
+                        self._group_sess_shown = True
+                        check(session)
                 except SQLAlchemyError:
                     raise  # the transaction may be unusable: the group goes one by one
                 except Exception as error:
@@ -665,6 +704,7 @@ class DecisionLog:
                     payload_rows.append(payload_row)
             else:
                 flush()
+                self._group_sess_shown = True
                 savepoint = session.begin_nested()
                 try:
                     session.execute(insert(LogEntryRow), [entry_row])
@@ -706,7 +746,13 @@ class DecisionLog:
             if payload_row is not None:
                 payload_rows.append(payload_row)
             seq, prev_hash = entry.seq, entry.entry_hash
-        _flush_rows(session, is_postgres(self._engine), entry_rows, payload_rows, (seq, prev_hash))
+        _flush_rows(
+            session.connection(),
+            is_postgres(self._engine),
+            entry_rows,
+            payload_rows,
+            (seq, prev_hash),
+        )
         # the head went round the ORM: a head it loaded earlier (a plain append of this
         # transaction) must show the new one, or the next plain append would fork the chain
         loaded = session.identity_map.get(Session.identity_key(ChainHeadRow, 1))
