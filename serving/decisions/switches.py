@@ -44,6 +44,9 @@ def _state_query() -> Select[bool]:
     return select(SwitchRow.stopped).where(SwitchRow.use_case == bindparam("use_case"))
 
 
+_SQLITE_STATE = f"SELECT stopped FROM {SwitchRow.__tablename__} WHERE use_case = ?"
+
+
 class StopSwitches:
     """Reads and flips the switches; every flip is also a chained ``admin`` entry."""
 
@@ -76,7 +79,13 @@ class StopSwitches:
         known = memo[1]
         stopped = known.get(use_case)
         if stopped is None:
-            stopped = bool(connection.execute(_state_query(), {"use_case": use_case}).scalar())
+            if connection.dialect.name == "sqlite":
+                # SQLite's own SQL: no compiled-statement lookup, read under the lock
+                # for every group (0/1 or no row, as the Boolean column reads back)
+                found = connection.exec_driver_sql(_SQLITE_STATE, (use_case,)).scalar()
+            else:
+                found = connection.execute(_state_query(), {"use_case": use_case}).scalar()
+            stopped = bool(found)
             known[use_case] = stopped
         self._seen[use_case] = stopped
         if stopped != assumed:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -297,16 +298,22 @@ _ENTRY_COLUMNS = (
     "seq, entry_id, kind, use_case, subject_id, recorded_at, digest, payload_hash, prev_hash,"
     " entry_hash"
 )
-_INSERT_ENTRIES = text(
-    f"INSERT INTO log_entries ({_ENTRY_COLUMNS}) VALUES (:seq, :entry_id, :kind, :use_case,"
-    " :subject_id, :recorded_at, :digest, :payload_hash, :prev_hash, :entry_hash)"
+# SQLite's statements in its own SQL (qmark parameters, rows as tuples): they skip
+# SQLAlchemy's compiled-statement lookup and parameter processing, which took more
+# Python per decision than SQLite takes to run them.
+_ENTRY_KEYS = tuple(_ENTRY_COLUMNS.replace(" ", "").split(","))
+_PAYLOAD_KEYS = ("entry_id", "payload", "salt", "erased_at", "erasure_reason")
+_SQLITE_INSERT_ENTRIES = (
+    f"INSERT INTO log_entries ({_ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(_ENTRY_KEYS))})"
 )
-_INSERT_PAYLOADS = text(
-    "INSERT INTO payloads (entry_id, payload, salt, erased_at, erasure_reason)"
-    " VALUES (:entry_id, :payload, :salt, :erased_at, :erasure_reason)"
+_SQLITE_INSERT_PAYLOADS = (
+    f"INSERT INTO payloads ({', '.join(_PAYLOAD_KEYS)})"
+    f" VALUES ({', '.join('?' * len(_PAYLOAD_KEYS))})"
 )
-_MOVE_HEAD = text("UPDATE chain_head SET seq = :seq, entry_hash = :entry_hash WHERE id = 1")
-_READ_HEAD = text("SELECT seq, entry_hash FROM chain_head WHERE id = 1")
+_SQLITE_MOVE_HEAD = "UPDATE chain_head SET seq = ?, entry_hash = ? WHERE id = 1"
+_SQLITE_READ_HEAD = "SELECT seq, entry_hash FROM chain_head WHERE id = 1"
+_entry_values = itemgetter(*_ENTRY_KEYS)
+_payload_values = itemgetter(*_PAYLOAD_KEYS)
 
 
 def _flush_rows(
@@ -323,11 +330,13 @@ def _flush_rows(
     # plain statements: the ORM's bulk insert cost more Python per append than SQLite
     # takes to write the rows
     if entry_rows:
-        connection.execute(_INSERT_ENTRIES, entry_rows)
+        connection.exec_driver_sql(_SQLITE_INSERT_ENTRIES, [_entry_values(r) for r in entry_rows])
     if payload_rows:
-        connection.execute(_INSERT_PAYLOADS, payload_rows)
+        connection.exec_driver_sql(
+            _SQLITE_INSERT_PAYLOADS, [_payload_values(r) for r in payload_rows]
+        )
     if head is not None:
-        connection.execute(_MOVE_HEAD, {"seq": head[0], "entry_hash": head[1]})
+        connection.exec_driver_sql(_SQLITE_MOVE_HEAD, head)
 
 
 def _prepare_many(entries: Sequence[NewEntry]) -> list[_Prepared]:
@@ -651,7 +660,7 @@ class DecisionLog:
             found = connection.execute(_POSTGRES_LOCK_AND_HEAD, {"key": APPEND_LOCK_KEY}).first()
         else:
             # SQLite holds the write lock already (BEGIN IMMEDIATE)
-            found = connection.execute(_READ_HEAD).first()
+            found = connection.exec_driver_sql(_SQLITE_READ_HEAD).first()
         if found is None:
             raise LogWriteError(_MESSAGE_HEAD_ROW_MISSING)
         return int(found[0]), str(found[1])
