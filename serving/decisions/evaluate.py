@@ -149,71 +149,95 @@ def decode_row(served: ServedModel, x: np.ndarray) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Column:
-    """What :func:`check_features` accepts for one encoded column, to check many rows at once."""
+class _Contract:
+    """What :func:`check_features` accepts, per column of an encoded row, for many rows at once."""
 
-    name: str
-    categories: list[str] | None  # None: numeric
-    nullable: bool
-    low: float
-    high: float
+    names: tuple[str, ...]
+    low: np.ndarray  # per column: the spec's min; 0 for a category code
+    high: np.ndarray  # the spec's max; the last category's code
+    categorical: np.ndarray  # whether the column holds category codes
+    nullable: np.ndarray  # whether the feature may be missing
+    categories: tuple[tuple[int, tuple[str, ...]], ...]  # (column, its categories)
+    nullable_numeric: tuple[int, ...]  # numeric columns that may be missing
+
+    def plainly_valid(self, rows: np.ndarray) -> np.ndarray:
+        """Rows whose decoded values :func:`check_features` surely accepts as they are.
+
+        A missing value where the feature is nullable, a finite number within the spec's
+        ``[min, max]``, a whole category code that names one of the spec's categories.
+        Any other row (which a real request might have refused) gets the full check.
+        """
+        fine = (rows >= self.low) & (rows <= self.high) & np.isfinite(rows)
+        fine &= ~self.categorical | (rows == np.floor(rows))
+        fine |= np.isnan(rows) & self.nullable
+        return np.asarray(fine.all(axis=1))
+
+    def features(self, values: list[float]) -> dict[str, Any]:
+        """What :func:`check_features` returns for a plainly valid row: the decoded values."""
+        out: dict[str, Any] = dict(zip(self.names, values, strict=True))
+        for j, categories in self.categories:
+            v = values[j]
+            out[self.names[j]] = None if v != v else categories[int(v)]
+        for j in self.nullable_numeric:
+            if values[j] != values[j]:
+                out[self.names[j]] = None
+        return out
 
 
-# per loaded model: the spec the columns were made for, and the columns
-_COLUMNS: weakref.WeakKeyDictionary[Any, tuple[DecisionSpec, list[_Column] | None]] = (
+# per loaded model: the spec the contract was made for, and the contract
+_CONTRACTS: weakref.WeakKeyDictionary[Any, tuple[DecisionSpec, _Contract | None]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _columns(served: ServedModel) -> list[_Column] | None:
-    """Per encoded column, the spec's contract; None when the spec's features are not
+def _contract(served: ServedModel) -> _Contract | None:
+    """The spec's contract per encoded column; None when the spec's features are not
     exactly the model's (then every row goes through :func:`check_features`)."""
     try:
-        cached = _COLUMNS.get(served.model)
+        cached = _CONTRACTS.get(served.model)
     except TypeError:  # a model that cannot be weakly referenced: made each time
-        return _make_columns(served)
+        return _make_contract(served)
     if cached is not None and cached[0] is served.spec:
         return cached[1]
-    out = _make_columns(served)
-    _COLUMNS[served.model] = (served.spec, out)
+    out = _make_contract(served)
+    _CONTRACTS[served.model] = (served.spec, out)
     return out
 
 
-def _make_columns(served: ServedModel) -> list[_Column] | None:
+def _make_contract(served: ServedModel) -> _Contract | None:
     spec = served.spec
     names = list(served.model.feature_names)
     if sorted(names) != sorted(spec.feature_names) or len(set(names)) != len(names):
         return None
-    out: list[_Column] = []
-    for name in names:
+    low, high, categorical, nullable = [], [], [], []
+    categories: list[tuple[int, tuple[str, ...]]] = []
+    nullable_numeric: list[int] = []
+    for j, name in enumerate(names):
         f = spec.features[name]
+        nullable.append(f.nullable)
+        categorical.append(f.type == "categorical")
         if f.type == "categorical":
-            out.append(_Column(name, list(f.categories or []), f.nullable, 0.0, 0.0))
+            cats = tuple(f.categories or ())
+            categories.append((j, cats))
+            low.append(0.0)
+            high.append(float(len(cats) - 1))
             continue
         assert f.min is not None and f.max is not None
         if float(f.min) != f.min or float(f.max) != f.max:
             return None  # bounds a float cannot hold exactly: compare as check_features does
-        out.append(_Column(name, None, f.nullable, float(f.min), float(f.max)))
-    return out
-
-
-def _plainly_valid(columns: list[_Column], rows: np.ndarray) -> np.ndarray:
-    """Rows whose decoded values :func:`check_features` surely accepts as they are.
-
-    A missing value where the feature is nullable, a finite number within the spec's
-    ``[min, max]``, a category code that names one of the spec's categories. Any other
-    row (which a real request might have refused) goes through the full check.
-    """
-    missing = np.isnan(rows)
-    ok = np.ones(rows.shape[0], dtype=bool)
-    for j, c in enumerate(columns):
-        v = rows[:, j]
-        if c.categories is None:
-            fine = np.isfinite(v) & (v >= c.low) & (v <= c.high)
-        else:
-            fine = (v == np.floor(v)) & (v >= 0) & (v < len(c.categories))
-        ok &= (missing[:, j] & c.nullable) | fine
-    return ok
+        low.append(float(f.min))
+        high.append(float(f.max))
+        if f.nullable:
+            nullable_numeric.append(j)
+    return _Contract(
+        tuple(names),
+        np.array(low),
+        np.array(high),
+        np.array(categorical, dtype=bool),
+        np.array(nullable, dtype=bool),
+        tuple(categories),
+        tuple(nullable_numeric),
+    )
 
 
 def judge(
@@ -242,17 +266,13 @@ def judge(
             scores[unknown] = np.asarray(model.score(rows[unknown]), dtype=np.float64)
     ood = _out_of_distribution(served, rows)
     each = [consent] * rows.shape[0] if isinstance(consent, bool) else list(consent)
-    columns = _columns(served)
-    plain = _plainly_valid(columns, rows).tolist() if columns is not None else None
+    contract = _contract(served)
+    plain = [False] * rows.shape[0] if contract is None else contract.plainly_valid(rows).tolist()
     values = rows.tolist()
     results = []
     for i in range(rows.shape[0]):
-        if columns is not None and plain is not None and plain[i]:
-            # what check_features returns for these values: the decoded values themselves
-            features: dict[str, Any] = {
-                c.name: None if v != v else (v if c.categories is None else c.categories[int(v)])
-                for c, v in zip(columns, values[i], strict=True)
-            }
+        if contract is not None and plain[i]:
+            features = contract.features(values[i])
         else:
             features = check_features(spec, decode_row(served, rows[i]))
         results.append(
