@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -166,6 +166,10 @@ class _Actionable:
     span: float  # max - min, to normalise changes
     unit: str | None = None
     ratio: _Ratio | None = None
+    # the moves from each value this feature was searched from (see :func:`_moves`)
+    moves: dict[float, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -425,10 +429,26 @@ def _space_for(model: DecisionModel) -> tuple[_Actionable, ...]:
     return found
 
 
+MOVES_CACHED = 4096
+"""At most this many values per feature keep their moves (:func:`_moves`)."""
+
+
 def _moves(a: _Actionable, v: float) -> tuple[np.ndarray, np.ndarray]:
     """Candidate values for one feature from value ``v`` and their normalised sizes."""
     if v != v:  # missing: nothing known to move from
         return np.empty(0), np.empty(0)
+    found = a.moves.get(v)
+    if found is None:
+        found = _new_moves(a, v)
+        for array in found:
+            array.flags.writeable = False  # shared by every search from this value
+        if len(a.moves) >= MOVES_CACHED:
+            a.moves.clear()
+        a.moves[v] = found
+    return found
+
+
+def _new_moves(a: _Actionable, v: float) -> tuple[np.ndarray, np.ndarray]:
     g = a.grid
     if a.categorical:
         values = g[g != v]
