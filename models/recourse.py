@@ -252,7 +252,9 @@ class RecourseBuilder:
         Each search is the same as alone (each row's candidates are scored and
         judged row by row, the model and the judge see each row independently);
         only the calls are shared: every step, the rows all searches ask about go
-        to the model in one call and to the judge in one call. ``scores`` may be
+        to the model in one call, to the judge in one call and to the training-support
+        check in one pass (:meth:`models.ood.OODDetector.inside_each`, which answers each
+        search exactly as a call of its own). ``scores`` may be
         the rows' scores the caller already has (``model.score`` of each row), so
         they are not computed again.
         """
