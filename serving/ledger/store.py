@@ -517,7 +517,10 @@ class DecisionLog:
         writer lock, before the entry is chained; it must only read (e.g. confirm
         that the use case's stop switch is off): if it raises, the entry is not
         written and the exception is raised here. Unlike ``also`` it needs no
-        savepoint, so prefer it whenever nothing has to be written with the entry.
+        savepoint, so prefer it whenever nothing has to be written with the entry;
+        a :class:`~serving.ledger.group_commit.ConnectionCheck` is given the
+        transaction's connection instead of a session, and a group of such appends
+        (no ``also``) is written without handing a session to anyone.
 
         Returns once the entry is committed. With group commit (the default, see
         :mod:`serving.ledger.group_commit`) the transaction may hold other
