@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 from sqlalchemy import insert, select
 
+from models.canonical import JSONDump
 from serving.access import Principal
 from serving.batch.errors import BatchError
 from serving.batch.rows import requests_of
@@ -226,14 +227,15 @@ def _record(
         )
         if now_stopped != stopped:
             raise _SwitchMoved(now_stopped)
-        records = [p.record.model_dump(mode="json") for _, p, _ in prepared]
+        # JSON-native as dumped (JSONDump): the ledger need not read their canonical text back
+        records = [JSONDump(p.record.model_dump(mode="json")) for _, p, _ in prepared]
         entries = tx.append_many(
             [
                 NewEntry(
                     LogKind.DECISION,
                     job.use_case,
                     record,
-                    payload=p.personal.model_dump(mode="json"),
+                    payload=JSONDump(p.personal.model_dump(mode="json")),
                     subject_id=p.record.decision_id,
                 )
                 for (_, p, _), record in zip(prepared, records, strict=True)

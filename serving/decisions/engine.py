@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models import registry
+from models.canonical import JSONDump
 from models.settings import Settings
 from serving.access import Principal, check_decision_read, check_personal_read
 from serving.decisions.errors import (
@@ -371,8 +372,9 @@ class DecisionEngine:
             entry = self.log.append(
                 "decision",
                 spec.name,
-                record.model_dump(mode="json"),
-                payload=personal.model_dump(mode="json"),
+                # JSON-native as dumped: the ledger need not read its canonical text back
+                JSONDump(record.model_dump(mode="json")),
+                payload=JSONDump(personal.model_dump(mode="json")),
                 subject_id=decision_id,
                 check=ConnectionCheck(confirm),
                 also=in_transaction if writes else None,
