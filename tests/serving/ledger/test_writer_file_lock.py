@@ -98,9 +98,11 @@ def test_another_programs_write_lock_still_times_out(db: tuple[Engine, Path]) ->
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # SQLite's lock, without our file lock
     try:
-        with pytest.raises(OperationalError, match="database is locked"):
-            with writer(engine).begin() as conn:
-                conn.execute(text("INSERT INTO t VALUES (3)"))
+        with (
+            pytest.raises(OperationalError, match="database is locked"),
+            writer(engine).begin() as conn,
+        ):
+            conn.execute(text("INSERT INTO t VALUES (3)"))
         assert not _held(Path(f"{path}.writer-lock"))  # let go after the failed begin
     finally:
         other.execute("ROLLBACK")
