@@ -10,16 +10,24 @@ from models.settings import Settings
 from serving.http.service import Docket, routes_app
 
 
-def test_shutdown_stops_the_reload_thread_and_the_engine_is_in_the_app_state(
+@pytest.fixture
+def service_env(
     served_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given: a service on the shared registry (read only), with its own decision log
+) -> pytest.MonkeyPatch:
+    """A service's environment: the shared registry (read only), its own decision log."""
     settings = served_settings.model_copy(
         update={"database_url": f"sqlite:///{tmp_path / 'decisions.db'}"}
     )
     for key, value in settings.as_env().items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("DOCKET_RELOAD_SECONDS", "0.2")
+    return monkeypatch
+
+
+def test_shutdown_stops_the_reload_thread_and_the_engine_is_in_the_app_state(
+    service_env: pytest.MonkeyPatch,
+) -> None:
+    # given: a service on the shared registry (read only), with its own decision log
+    service_env.setenv("DOCKET_RELOAD_SECONDS", "0.2")
     service = Docket.inner()  # the class BentoML instantiates in each worker
 
     # when / then: the reloader runs and routes find the service's engine
@@ -35,16 +43,11 @@ def test_shutdown_stops_the_reload_thread_and_the_engine_is_in_the_app_state(
 
 
 def test_what_the_worker_loaded_is_kept_out_of_full_collections(
-    served_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service_env: pytest.MonkeyPatch,
 ) -> None:
     import gc
 
-    settings = served_settings.model_copy(
-        update={"database_url": f"sqlite:///{tmp_path / 'decisions.db'}"}
-    )
-    for key, value in settings.as_env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("DOCKET_RELOAD_SECONDS", "0")
+    service_env.setenv("DOCKET_RELOAD_SECONDS", "0")
     gc.unfreeze()  # whatever an earlier test froze in this process
     try:
         service = Docket.inner()
