@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -298,7 +299,25 @@ def run_local(
 _WORKER: list[tuple[ChunkJob, ServedModel, DecisionLog]] = []
 
 
-def _start_worker(job: ChunkJob, blob: bytes) -> None:
+#: how often a worker looks whether the run that started it is still there
+PARENT_CHECK_S = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once the run's process is gone (killed, even with SIGKILL).
+
+    The pool's queues stay open in the sibling workers, so a worker waiting for its
+    next chunk would otherwise wait forever, holding the model and a ledger connection.
+    A chunk it was deciding is rolled back with its transaction (a chunk is recorded
+    whole or not at all), and the next run decides it.
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(3)
+
+
+def _start_worker(job: ChunkJob, blob: bytes, parent: int) -> None:
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     _WORKER.append((job, pickle.loads(blob), DecisionLog(job.database_url)))
     gc.freeze()
 
@@ -321,7 +340,7 @@ def _in_processes(plan: BatchPlan, workers: int) -> Iterator[ChunkResult]:
         workers,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(plan.job, pickle.dumps(plan.served)),
+        initargs=(plan.job, pickle.dumps(plan.served), os.getpid()),
     ) as pool:
         pending: set[Future[ChunkResult]] = set()
         try:

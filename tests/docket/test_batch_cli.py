@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -100,6 +101,22 @@ def test_input_errors_name_the_problem(env: dict[str, str], tmp_path: Path) -> N
     assert cols.exit_code == 2 and "missing feature columns ['Income']" in cols.stderr
 
 
+def _marked(mark: str) -> list[int]:
+    """The live processes whose environment holds ``DOCKET_TEST_RUN_MARK=mark``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if f"DOCKET_TEST_RUN_MARK={mark}".encode() in environ.split(b"\0") and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 def test_a_killed_run_resumes_without_deciding_a_row_twice(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -108,9 +125,10 @@ def test_a_killed_run_resumes_without_deciding_a_row_twice(
     out = tmp_path / "out"
     command = [
         str(Path(sys.executable).parent / "docket"), "batch", USE_CASE, str(source), str(out),
-        "--chunk-rows", str(chunk), "--by", "kill-test", "--json",
+        "--chunk-rows", str(chunk), "--by", "kill-test", "--json", "--workers", "2",
     ]  # fmt: skip
-    child_env = {**os.environ, **env}
+    mark = uuid.uuid4().hex  # finds the run's processes, its spawned workers included
+    child_env = {**os.environ, **env, "DOCKET_TEST_RUN_MARK": mark}
     # given: a run killed (SIGKILL) once two chunks are done
     proc = subprocess.Popen(
         command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -125,6 +143,11 @@ def test_a_killed_run_resumes_without_deciding_a_row_twice(
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert done == 2, "the run did not get two chunks done in time"
+    # the killed run's worker processes end by themselves (bounded wait)
+    deadline = time.monotonic() + 30
+    while _marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _marked(mark), f"worker processes outlived the killed run: {_marked(mark)}"
     before = _decisions(env)
     assert 2 * chunk <= sum(before.values()) < rows and set(before.values()) == {1}
     # when: the same command again
