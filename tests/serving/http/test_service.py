@@ -49,15 +49,13 @@ def test_what_the_worker_loaded_is_kept_out_of_full_collections(
 
     service_env.setenv("DOCKET_RELOAD_SECONDS", "0")
     gc.unfreeze()  # whatever an earlier test froze in this process
+    assert gc.get_freeze_count() == 0
     try:
         service = Docket.inner()
         try:
-            # what the worker loaded (the served model among it) is in the permanent
-            # generation, which collections do not walk
+            # what the worker loaded is in the permanent generation, which collections do
+            # not walk (its count may still fall as frozen objects are freed)
             assert gc.get_freeze_count() > 0
-            frozen = gc.get_freeze_count()
-            gc.collect()
-            assert gc.get_freeze_count() == frozen
         finally:
             service.shutdown()
     finally:
