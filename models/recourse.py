@@ -34,7 +34,9 @@ rule (ties: the smallest change). At most ``max_changes`` distinct features
 change. Once an approval is reached each changed feature is moved back toward
 its original value as far as the approval still holds (coarse-to-fine search
 over its grid, one batched call per level), and a change that is not needed is
-dropped. Finally the counterfactual is re-scored by the same model and judged.
+dropped. Finally the counterfactual is re-scored by the same model (a model that
+scores rows alone keeps the score the search already had, which is the same bit for
+bit) and judged again.
 """
 
 from __future__ import annotations

@@ -96,7 +96,13 @@ def _is_number(value: Any) -> bool:
 
 
 def check_features(spec: DecisionSpec, features: dict[str, Any]) -> dict[str, Any]:
-    """Check raw feature values against the spec; return them normalised or raise."""
+    """Check raw feature values against the spec; return them normalised or raise.
+
+    Recourse's judge accepts encoded rows by these same rules in one vectorised pass
+    (``serving.decisions.evaluate._Contract``) and sends any other row here: a rule
+    added here must be added there (tests/serving/decisions/test_judge.py holds the
+    two equal).
+    """
     problems: list[FieldProblem] = []
     names = spec.feature_names
     extra = sorted(set(features) - set(names))
